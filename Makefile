@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   -> creates .venv, installs semready, trains a teacher on the embedded sample into runs/demo
+#   make test   -> creates .venv, installs semready + test tools, runs the test suite
+# torch/torchvision are pinned here to the builds this team's machines hold on local disk; users installing
+# with plain pip get any torch>=2.2 (see README).
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.semready-installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install demo test bench lint
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf runs/demo
+	$(BIN)/semready train --out runs/demo
+	$(BIN)/semready evaluate runs/demo --data sample
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/clustering.py --out benchmarks/results/clustering.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks

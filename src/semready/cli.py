@@ -1,0 +1,165 @@
+"""``semready``: a thin typer shell over :mod:`semready.pipeline`.
+
+Every user mistake is a :class:`~semready.errors.SemreadyError`: printed as one line, exit code 2, no
+traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from semready.errors import SemreadyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Make raw source data semantic-ready: learnable vs memorizable, by contrastive learning.")
+console = Console(stderr=True)
+_state = {"debug": False}
+
+DataOpt = Annotated[str, typer.Option("--data", help="data spec: sample | npz:PATH | cifar10:ROOT[:test] | "
+                                      "cifar100:ROOT[:test] | folder:PATH | bytes:PATH:RECORD_SIZE")]
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="run directory to create")],
+    data: DataOpt = "sample",
+    preset: Annotated[str, typer.Option(help="quick (CPU-sized) | paper")] = "auto",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the preset")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    clusters: Annotated[int | None, typer.Option("--clusters", min=2, help="M, number of deep clusters")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda[:N]")] = None,
+    image_size: Annotated[int | None, typer.Option("--image-size", min=8)] = None,
+    download: Annotated[bool, typer.Option("--download", help="let cifar10:/cifar100: download")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+) -> None:
+    """Train the contrastive teacher (eq. 2-4) and write samples.csv and clusters.csv."""
+    from semready import pipeline
+    from semready.config import build_config
+
+    overrides: dict[str, Any] = {"data": {"spec": data, "download": download}}
+    if image_size is not None:
+        overrides["data"]["image_size"] = image_size
+    _put(overrides, "train", "epochs", epochs)
+    _put(overrides, "train", "seed", seed)
+    _put(overrides, "train", "device", device)
+    _put(overrides, "model", "clusters", clusters)
+    if preset == "auto":
+        import torch
+
+        preset = "paper" if torch.cuda.is_available() else "quick"
+    cfg = None if resume else build_config(preset, config, overrides)
+
+    def show(row: dict) -> None:
+        if not quiet:
+            flag = "  [red]COLLAPSED[/red]" if row["collapsed"] else ""
+            console.print(f"epoch {row['epoch']:>3}  loss {row['loss']:.3f}  L_I {row['l_i']:.3f}  "
+                          f"L_D {row['l_d']:.3f}  anti {row['anti_collapse']:.3f}  "
+                          f"H(sizes) {row['marginal_entropy']:.2f}  {row['images_per_s']:.0f} img/s{flag}")
+
+    result = pipeline.train(out, cfg, resume=resume, epochs=epochs if resume else None,
+                            progress=not quiet, on_epoch=show)
+    typer.echo(f"trained {result['epochs']} epochs in {result['seconds'] / 60:.1f} min -> {out}: "
+               f"{result['items']} items, {result['learnable']} learnable, {result['memorizable']} memorizable; "
+               f"cluster sizes {result['cluster_sizes']}")
+
+
+@app.command()
+def route(
+    run: Annotated[Path, typer.Argument(help="a trained run directory")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    batch_size: Annotated[int, typer.Option(min=1)] = 512,
+    download: Annotated[bool, typer.Option("--download")] = False,
+) -> None:
+    """Stream new data through a trained teacher, batch by batch, into a CSV."""
+    from semready import pipeline
+
+    n = pipeline.route(run, data, out, batch_size=batch_size, download=download)
+    typer.echo(f"routed {n} items -> {out}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="a trained run directory")],
+    data: DataOpt = "sample",
+    download: Annotated[bool, typer.Option("--download")] = False,
+) -> None:
+    """ACC (Hungarian) / NMI / ARI against the labels of --data; writes RUN/metrics.json."""
+    from semready import pipeline
+
+    result = pipeline.evaluate(run, data, download=download)
+    table = Table(title=f"{run} on {data} ({result['items']} items)")
+    for col in ("method", "ACC", "NMI", "ARI"):
+        table.add_column(col)
+    for name in ("cluster_head", "kmeans_features"):
+        if name in result:
+            r = result[name]
+            table.add_row(name, f"{r['acc']:.3f}", f"{r['nmi']:.3f}", f"{r['ari']:.3f}")
+    Console().print(table)
+
+
+@app.command()
+def bench(
+    out: Annotated[Path | None, typer.Option("--out", help="JSON file for the results")] = None,
+    minutes: Annotated[float, typer.Option(help="training budget per method (minutes)")] = 8.0,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="folder with cifar10_train10k.npz and "
+                                           "cifar10_test.npz")] = Path("../shared/data"),
+) -> None:
+    """The clustering benchmark (benchmarks/clustering.py): floors, ablation and the full method."""
+    from semready.experiments.clustering import print_table, run_clustering_benchmark
+
+    result = run_clustering_benchmark(data_dir, minutes=minutes)
+    print_table(result)
+    if out is not None:
+        from semready import io
+
+        io.write_json(out, result)
+
+
+def _put(d: dict, section: str, key: str, value: Any) -> None:
+    if value is not None:
+        d.setdefault(section, {})[key] = value
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(argv, standalone_mode=False)
+    except SemreadyError as exc:
+        if _state["debug"]:
+            raise
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted: the last completed epoch is checkpointed; continue with --resume")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["app", "main"]

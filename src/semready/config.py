@@ -1,0 +1,184 @@
+"""Versionable run configuration: pydantic models, YAML presets and overrides.
+
+A run is fully described by one :class:`SemreadyConfig`; ``config.yaml`` in every run directory holds the
+resolved config, so the run can be repeated from that file alone. Presets live in ``semready/configs/``:
+
+- ``quick``: CPU-sized (small CNN, batch 256, ~20 epochs on the embedded sample), the default without a GPU;
+- ``paper``: the paper's settings (SGD, lr 0.02, batch 32, 200 epochs, ω = 0.9, τ = 0.1, η = ε = 1, ResNet-18).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from semready.errors import SemreadyError
+
+PRESETS = ("quick", "paper")
+
+
+class _Section(BaseModel):
+    # A typo in a config key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    spec: str = "sample"
+    image_size: int | None = Field(None, ge=8, le=512)
+    download: bool = False
+
+
+class ViewsConfig(_Section):
+    """Random perturbations χ1, χ2 (see :mod:`semready.views`)."""
+
+    crop_scale_min: float = Field(0.2, gt=0.0, le=1.0)
+    flip_p: float = Field(0.5, ge=0.0, le=1.0)
+    jitter_p: float = Field(0.8, ge=0.0, le=1.0)
+    brightness: float = Field(0.4, ge=0.0, le=1.0)
+    contrast: float = Field(0.4, ge=0.0, le=1.0)
+    saturation: float = Field(0.4, ge=0.0, le=1.0)
+    hue: float = Field(0.1, ge=0.0, le=0.5)
+    grayscale_p: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class ModelConfig(_Section):
+    encoder: Literal["small_cnn", "resnet18"] = "small_cnn"
+    width: int = Field(32, ge=4, le=512, description="small_cnn: channels of the first block")
+    embed_dim: int = Field(128, ge=8, le=4096)
+    clusters: int = Field(10, ge=2, le=10_000, description="M, the number of deep clusters")
+    cluster_temperature: float = Field(0.1, gt=0.0, le=10.0, description="τ_φ of the cluster head")
+
+
+class BankConfig(_Section):
+    size: int = Field(4096, ge=16, le=1_000_000, description="K, stale keys in the memory bank")
+    cluster_aware_negatives: bool = True
+    min_negatives: int = Field(
+        256, ge=1, description="floor: rows with fewer cluster-aware negatives fall back to the whole bank"
+    )
+
+
+class LossConfig(_Section):
+    tau: float = Field(0.1, gt=0.0, le=10.0, description="τ in eq. 2 and 3")
+    eta: float = Field(1.0, ge=0.0, description="η, weight of L_I (eq. 2)")
+    epsilon: float = Field(1.0, ge=0.0, description="ε, weight of L_D (eq. 4)")
+    cluster_loss: bool = Field(True, description="ablation switch for L_D (eq. 3-4)")
+    anti_collapse: bool = True
+    anti_collapse_weight: float = Field(5.0, ge=0.0)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(20, ge=1, le=100_000)
+    batch_size: int = Field(256, ge=2, le=65_536)
+    lr: float = Field(0.05, gt=0.0, le=10.0)
+    sgd_momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0)
+    cosine_schedule: bool = True
+    ema: float = Field(0.99, ge=0.0, lt=1.0, description="ω, momentum-encoder coefficient")
+    warmup_epochs: int = Field(
+        2, ge=0, description="epochs of plain negatives and no L_D before the cluster head is k-means seeded"
+    )
+    seed: int = 0
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    threads: int | None = Field(None, ge=1, le=1024)
+    max_minutes: float | None = Field(None, gt=0.0, description="stop at the end of the epoch past this budget")
+    collapse_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="normalised marginal entropy below which training is flagged collapsed"
+    )
+    stop_on_collapse: bool = False
+
+
+class SemreadyConfig(_Section):
+    preset: str = "quick"
+    data: DataConfig = DataConfig()
+    views: ViewsConfig = ViewsConfig()
+    model: ModelConfig = ModelConfig()
+    bank: BankConfig = BankConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SemreadyConfig:
+        if self.bank.size < self.train.batch_size:
+            raise ValueError(f"bank.size ({self.bank.size}) must be at least train.batch_size "
+                             f"({self.train.batch_size})")
+        return self
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown setting (a typo?)"
+    return f"invalid config in {source}: {where}: {msg}; fix the value (see docs/config.md)"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        at = f" at line {line + 1}" if line is not None else ""
+        raise SemreadyError(f"config {source} is not valid YAML{at}: fix its syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SemreadyError(f"config {source} must be a YAML mapping of sections (data:, train:, ...)")
+    return data
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise SemreadyError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    text = resources.files("semready.configs").joinpath(f"{name}.yaml").read_text()
+    return _read_yaml(text, f"preset {name}")
+
+
+def build_config(
+    preset: str = "quick", config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> SemreadyConfig:
+    """Preset, then the user's YAML file, then explicit overrides (nested dicts), validated once."""
+    raw = preset_dict(preset)
+    source = f"preset {preset}"
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise SemreadyError(f"config file {path} does not exist: check the path")
+        user = _read_yaml(path.read_text(), str(path))
+        raw = _deep_merge(raw, user)
+        preset = user.get("preset", preset)
+        source = str(path)
+    raw = _deep_merge(raw, overrides or {})
+    raw["preset"] = preset
+    try:
+        return SemreadyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise SemreadyError(_format_validation_error(err, source)) from None
+
+
+def load_config_file(path: str | Path) -> SemreadyConfig:
+    """A run's resolved ``config.yaml`` (no preset merging)."""
+    path = Path(path)
+    raw = _read_yaml(path.read_text(), str(path))
+    try:
+        return SemreadyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise SemreadyError(_format_validation_error(err, str(path))) from None
+
+
+def dump_config(cfg: SemreadyConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Preset YAML files (package data)."""

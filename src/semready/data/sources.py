@@ -1,0 +1,390 @@
+"""Data sources: turn a data spec string into uint8 RGB image tensors.
+
+Specs (``SPEC_HELP``): ``sample``, ``npz:PATH``, ``folder:PATH``, ``bytes:PATH:RECORD_SIZE``,
+``cifar10:ROOT[:test]``, ``cifar100:ROOT[:test]``. Each scheme maps to one opener in ``_SCHEMES``;
+trailing arguments are split off from the right, so PATH may itself contain ``:``.
+
+Conversion rule, applied to every source by :func:`to_rgb`:
+
+* 1 channel -> RGB by repeating it. RGBA -> RGB composited over **white**:
+  ``(c*a + 255*(255-a) + 127) // 255`` (i.e. rounded). Other PIL modes (palette, CMYK, 16-bit, ...)
+  -> ``convert("RGB")``; a palette or grayscale image with transparency counts as RGBA.
+* ``image_size=None`` keeps the size, and all images must share it. Otherwise an image that is not
+  ``image_size x image_size`` has its shorter side resized to ``image_size`` (bilinear, antialias),
+  then is center-cropped to ``image_size x image_size``.
+* Images smaller than 8x8 after this are refused.
+
+``bytes:PATH:R`` cuts a raw file into records of R bytes: if R = 3*s^2 a record is an s x s RGB
+image (HWC order); else if R = s^2 it is s x s grayscale; otherwise it is zero-padded to the
+smallest square s^2 >= R and read as grayscale. No labels.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.datasets import CIFAR10, CIFAR100, ImageFolder
+from torchvision.transforms.v2 import functional as TF
+
+from semready.errors import SemreadyError
+
+MIN_SIZE = 8
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_SAMPLE = ("sample", "cifar10_sample.npz")
+# Anything a damaged .npz can raise while numpy/zipfile decode it.
+_BAD_ARCHIVE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, struct.error,
+                NotImplementedError, KeyError, IndexError, OverflowError)
+
+
+@dataclass
+class ImageData:
+    """Images as a contiguous uint8 N×3×H×W RGB tensor, with optional int64 labels and class names."""
+
+    images: torch.Tensor
+    labels: np.ndarray | None
+    classes: list[str] | None
+    spec: str
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass
+class _Source:
+    """An opened source: ``read(start, stop)`` gives items as uint8 channels-last (C in 1, 3, 4),
+    either one N×H×W×C array or a list of H×W×C arrays (sizes may differ)."""
+
+    n: int
+    read: Callable[[int, int], np.ndarray | list[np.ndarray]]
+    labels: np.ndarray | None = None
+    classes: list[str] | None = None
+    name: Callable[[int], str] = "item {}".format  # names item i in error messages
+
+
+def _line(e: BaseException) -> str:
+    """An exception as a short single line, for embedding in a SemreadyError message."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:160]
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def to_rgb(x: np.ndarray, image_size: int | None = None) -> torch.Tensor:
+    """uint8 N×H×W×C (C in 1, 3, 4) -> contiguous uint8 N×3×H×W RGB, per the module's conversion rule."""
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    elif x.shape[-1] == 4:
+        a = x[..., 3:].astype(np.uint32)
+        x = ((x[..., :3] * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+    if image_size is not None and tuple(t.shape[-2:]) != (image_size, image_size):
+        if min(t.shape[-2:]) != image_size:
+            t = TF.resize(t, [image_size], antialias=True)
+        t = TF.center_crop(t, [image_size, image_size])
+    h, w = t.shape[-2:]
+    if min(h, w) < MIN_SIZE:
+        raise SemreadyError(f"images are {h}×{w} after conversion, smaller than the {MIN_SIZE}×{MIN_SIZE} "
+                            f"minimum: pass image_size >= {MIN_SIZE} (--image-size) or use larger images")
+    return t.contiguous()
+
+
+def _check_images(x: np.ndarray, where: str) -> np.ndarray:
+    """Validate an image array (uint8 N×H×W×C, C in 1, 3, 4, or N×H×W); return it channels-last."""
+    if x.ndim == 4 and x.shape[-1] not in (1, 3, 4):
+        hint = "; it looks channels-first, use x.transpose(0, 2, 3, 1)" if x.shape[1] in (1, 3, 4) else ""
+        raise SemreadyError(f"{where}: images have shape {x.shape} with {x.shape[-1]} channels: "
+                            f"store uint8 N×H×W×C with C in 1, 3, 4{hint}")
+    if x.ndim not in (3, 4):
+        raise SemreadyError(f"{where}: images have shape {x.shape} ({x.ndim}-D): store uint8 N×H×W×C "
+                            "(C in 1, 3, 4) or N×H×W for grayscale")
+    if x.shape[0] == 0 or 0 in x.shape[1:3]:
+        raise SemreadyError(f"{where}: images have shape {x.shape}, no pixels: save at least one "
+                            "non-empty image")
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        raise SemreadyError(f"{where}: {x.dtype} images contain NaN or Inf values: clean them, then "
+                            "convert to uint8 0-255")
+    if x.dtype != np.uint8:
+        hint = " (e.g. (x * 255).round().astype(np.uint8) for floats in 0-1)" if x.dtype.kind == "f" else ""
+        raise SemreadyError(f"{where}: images are {x.dtype}, not uint8: convert them to uint8 0-255 "
+                            f"yourself{hint}; semready does not rescale")
+    return x if x.ndim == 4 else x[..., None]
+
+
+# ---------------------------------------------------------------- openers
+
+
+def _existing_file(path: str, kind: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        what = "is a directory" if p.is_dir() else "does not exist"
+        raise SemreadyError(f"{kind} file {p} {what}: check the PATH in '{kind}:PATH'")
+    return p
+
+
+def _npz_array(z, key: str, p: Path) -> np.ndarray:
+    try:
+        a = z[key]
+        if not isinstance(a, np.ndarray):  # numpy hands back raw bytes for a member that is not .npy
+            raise ValueError(f"member '{key}' is not a numpy array")
+        return a
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise SemreadyError(f"npz file {p}: array '{key}' is an object (pickled) array: save it as a "
+                                "plain numeric or str array") from None
+        raise SemreadyError(f"npz file {p} is corrupt or truncated ({_line(e)}): write it again with "
+                            "np.savez") from None
+    except _BAD_ARCHIVE as e:
+        raise SemreadyError(f"npz file {p} is corrupt or truncated ({_line(e)}): write it again with "
+                            "np.savez") from None
+
+
+def _open_npz(path: str, *, download: bool = False) -> _Source:
+    p = _existing_file(path, "npz")
+    with open(p, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise SemreadyError(f"{p} is a single .npy array, not an .npz archive: save it with "
+                            "np.savez(path, x=images, y=labels)")
+    if not magic.startswith(b"PK"):
+        empty = "" if magic else " (it is empty)"
+        raise SemreadyError(f"npz file {p} is not an .npz (zip) archive{empty}: write it with "
+                            "np.savez(path, x=images)")
+    try:
+        z = np.load(p, allow_pickle=False)
+    except _BAD_ARCHIVE as e:
+        raise SemreadyError(f"npz file {p} is corrupt or truncated ({_line(e)}): write it again with "
+                            "np.savez") from None
+    with z:
+        if "x" not in z.files:
+            raise SemreadyError(f"npz file {p} has no array 'x' (it has {sorted(z.files)}): save images "
+                                "under key 'x' (uint8 N×H×W×C)")
+        arrays = {k: _npz_array(z, k, p) for k in ("x", "y", "classes") if k in z.files}
+    x = _check_images(arrays["x"], f"npz file {p}")
+    classes = arrays.get("classes")
+    if classes is not None:
+        if classes.ndim != 1 or classes.dtype.kind not in "US":
+            raise SemreadyError(f"npz file {p}: 'classes' is {classes.dtype} {classes.shape}: save class "
+                                "names as a 1-D str array, np.array(names, dtype=str)")
+        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
+    y = arrays.get("y")
+    if y is not None:
+        if y.shape != (len(x),):
+            raise SemreadyError(f"npz file {p}: 'y' has shape {y.shape} but 'x' has {len(x)} images: save "
+                                "one integer label per image")
+        if y.dtype.kind not in "iu":
+            raise SemreadyError(f"npz file {p}: labels 'y' are {y.dtype}: save integer labels (int64)")
+        y = y.astype(np.int64)
+        top = len(classes) if classes is not None else None
+        if y.min() < 0 or (top is not None and y.max() >= top):
+            raise SemreadyError(f"npz file {p}: labels 'y' span {y.min()}..{y.max()}, outside 0.."
+                                f"{'K-1' if top is None else top - 1}: store label indices into 'classes'")
+    return _Source(len(x), lambda a, b: x[a:b], y, classes)
+
+
+def _open_sample(*, download: bool = False) -> _Source:
+    res = resources.files(__package__).joinpath(*_SAMPLE)
+    if not res.is_file():
+        raise SemreadyError(f"the embedded sample {'/'.join(_SAMPLE)} is missing from the semready "
+                            "package: reinstall semready, or use another data spec")
+    with resources.as_file(res) as p:  # the npz is read fully inside, so a temp copy may vanish after
+        return _open_npz(str(p))
+
+
+def _record_layout(size: int) -> tuple[int, int]:
+    """(side, channels) of a ``bytes:`` record of ``size`` bytes (see module docstring)."""
+    s = math.isqrt(size // 3)
+    if size % 3 == 0 and 3 * s * s == size:
+        return s, 3
+    s = math.isqrt(size)
+    return (s, 1) if s * s == size else (s + 1, 1)
+
+
+def _open_bytes(path: str, record_size: str | None = None, *, download: bool = False) -> _Source:
+    usage = f"bytes:{path}:RECORD_SIZE (e.g. 3072 for 32×32 RGB)"
+    if record_size is None:
+        raise SemreadyError(f"data spec bytes:{path} has no RECORD_SIZE: use {usage}")
+    if not record_size.isdigit() or int(record_size) == 0:
+        raise SemreadyError(f"RECORD_SIZE {record_size!r} is not a positive integer: use {usage}")
+    rec = int(record_size)
+    p = _existing_file(path, "bytes")
+    total = p.stat().st_size
+    if total == 0:
+        raise SemreadyError(f"bytes file {p} is empty: point bytes:PATH at a file of RECORD_SIZE-byte "
+                            "records")
+    if total % rec:
+        raise SemreadyError(f"bytes file {p} has {total} bytes, not a multiple of RECORD_SIZE {rec} "
+                            f"(remainder {total % rec}): use a RECORD_SIZE that divides the file size, or "
+                            f"trim the last {total % rec} bytes")
+    side, ch = _record_layout(rec)
+
+    def read(start: int, stop: int) -> np.ndarray:
+        buf = np.zeros((stop - start, side * side * ch), np.uint8)
+        with open(p, "rb") as f:
+            f.seek(start * rec)
+            raw = f.read((stop - start) * rec)
+        if len(raw) != (stop - start) * rec:
+            raise SemreadyError(f"bytes file {p} shrank while being read: do not modify it during a run")
+        buf[:, :rec] = np.frombuffer(raw, np.uint8).reshape(stop - start, rec)
+        return buf.reshape(-1, side, side, ch)
+
+    return _Source(total // rec, read)
+
+
+def _read_image(path: str) -> np.ndarray:
+    """Decode one image file to uint8 H×W×C (C in 1, 3, 4) per the conversion rule."""
+    try:
+        with Image.open(path) as img:
+            if img.mode in _ALPHA_MODES or "transparency" in img.info:
+                img = img.convert("RGBA")
+            else:
+                img = img.convert("L" if img.mode in ("1", "L") else "RGB")
+            a = np.array(img)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise SemreadyError(f"cannot read image {path} ({_line(e)}): fix or remove that file") from None
+    return a if a.ndim == 3 else a[..., None]
+
+
+def _open_folder(path: str, *, download: bool = False) -> _Source:
+    p = Path(path).expanduser()
+    layout = "lay it out as PATH/<class>/<image>.png|.jpg|..."
+    if not p.is_dir():
+        raise SemreadyError(f"folder {p} {'is a file' if p.exists() else 'does not exist'}: point "
+                            f"folder:PATH at a directory and {layout}")
+    if not any(d.is_dir() for d in p.iterdir()):
+        raise SemreadyError(f"folder {p} has no class subfolders: {layout}")
+    try:
+        ds = ImageFolder(str(p))
+    except FileNotFoundError as e:
+        raise SemreadyError(f"folder {p} is missing images ({_line(e)}): add images or remove empty "
+                            "class folders") from None
+    samples = ds.samples
+    labels = np.array([t for _, t in samples], dtype=np.int64)
+    return _Source(len(samples), lambda a, b: [_read_image(f) for f, _ in samples[a:b]], labels,
+                   list(ds.classes), name=lambda i: f"image {samples[i][0]}")
+
+
+def _open_cifar(cls: type[CIFAR10], root: str, split: str = "train", *, download: bool = False) -> _Source:
+    name, folder = cls.__name__.replace("CIFAR", "CIFAR-"), cls.base_folder
+    root_p = Path(root).expanduser()
+    try:
+        ds = cls(str(root_p), train=split == "train", download=download)
+    except (RuntimeError, OSError) as e:
+        if download:  # network or disk trouble, or a corrupt archive
+            raise SemreadyError(f"downloading {name} into {root_p} failed ({_line(e)}): check the network, "
+                                f"or fetch {cls.url} yourself and extract it into ROOT") from None
+        hint = f" (ROOT is {folder} itself: use its parent)" if root_p.name == folder else ""
+        raise SemreadyError(f"{name} not found or corrupt under {root_p}{hint}: pass --download "
+                            f"(download=True) to fetch it, or point ROOT at the parent of an extracted "
+                            f"{folder}") from None
+    labels = np.asarray(ds.targets, np.int64)
+    return _Source(len(ds.data), lambda a, b: ds.data[a:b], labels, list(ds.classes))
+
+
+# ---------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class _Scheme:
+    open: Callable[..., _Source]  # open(*args, download=bool)
+    usage: str
+    takes_tail: Callable[[str], bool] = lambda last: False  # is the last ':ARG' an argument?
+
+
+def _is_split(last: str) -> bool:
+    return last in ("train", "test")
+
+
+_SCHEMES: dict[str, _Scheme] = {
+    "sample": _Scheme(_open_sample, "sample (default: embedded 4000-image CIFAR-10 subset)"),
+    "npz": _Scheme(_open_npz, "npz:PATH"),
+    "folder": _Scheme(_open_folder, "folder:PATH"),
+    "bytes": _Scheme(_open_bytes, "bytes:PATH:RECORD_SIZE", lambda last: True),
+    "cifar10": _Scheme(partial(_open_cifar, CIFAR10), "cifar10:ROOT[:test]", _is_split),
+    "cifar100": _Scheme(partial(_open_cifar, CIFAR100), "cifar100:ROOT[:test]", _is_split),
+}
+SPEC_HELP = " | ".join(s.usage for s in _SCHEMES.values())
+
+
+def parse_spec(spec: str) -> tuple[str, list[str]]:
+    """Split a data spec into its scheme and arguments, e.g. ``bytes:/d/x.bin:3072`` ->
+    ``("bytes", ["/d/x.bin", "3072"])``."""
+    if not isinstance(spec, str):
+        raise SemreadyError(f"data spec must be a string, got {type(spec).__name__}: use one of: {SPEC_HELP}")
+    scheme, sep, rest = spec.strip().partition(":")
+    if scheme not in _SCHEMES:
+        hint = ""
+        if Path(spec).expanduser().exists():
+            hint = f" (for that path write {'folder' if Path(spec).expanduser().is_dir() else 'npz'}:{spec})"
+        raise SemreadyError(f"unknown data spec {spec!r}{hint}: use one of: {SPEC_HELP}")
+    entry = _SCHEMES[scheme]
+    if scheme == "sample":
+        if sep:
+            raise SemreadyError(f"data spec {spec!r}: '{scheme}' takes no arguments: use just '{scheme}'")
+        return scheme, []
+    head, _, last = rest.rpartition(":")
+    args = [head, last] if head and entry.takes_tail(last) else [rest]
+    if not args[0]:
+        raise SemreadyError(f"data spec {spec!r} has no path: use {entry.usage}")
+    return scheme, args
+
+
+def _open(spec: str, download: bool) -> _Source:
+    scheme, args = parse_spec(spec)
+    return _SCHEMES[scheme].open(*args, download=download)
+
+
+def _check_int(value: object, name: str, minimum: int, flag: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SemreadyError(f"{name} must be an integer >= {minimum}, got {value!r}: pass e.g. {flag}")
+
+
+def _batches(src: _Source, batch_size: int, image_size: int | None
+             ) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+    size = None
+    for start in range(0, src.n, batch_size):
+        stop = min(start + batch_size, src.n)
+        raw = src.read(start, stop)
+        parts = [raw] if isinstance(raw, np.ndarray) else [a[None] for a in raw]
+        out = []
+        for k, part in enumerate(parts):
+            t = to_rgb(part, image_size)
+            if size is None:
+                size = t.shape[-2:]
+            elif t.shape[-2:] != size:
+                raise SemreadyError(f"{src.name(start + k)} is {t.shape[-2]}×{t.shape[-1]} (H×W) but earlier "
+                                    f"images are {size[0]}×{size[1]}: pass image_size (--image-size) to "
+                                    "resize them all")
+            out.append(t)
+        labels = None if src.labels is None else src.labels[start:stop]
+        yield (out[0] if len(out) == 1 else torch.cat(out)), labels
+
+
+def load_data(spec: str = "sample", *, image_size: int | None = None, download: bool = False) -> ImageData:
+    """Load a whole data source (see ``SPEC_HELP``) as uint8 RGB N×3×H×W with labels if known."""
+    if image_size is not None:
+        _check_int(image_size, "image_size", MIN_SIZE, "--image-size 32")
+    src = _open(spec, download)
+    images, labels = next(_batches(src, src.n, image_size))
+    return ImageData(images, labels, src.classes, spec)
+
+
+def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, download: bool = False
+                 ) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+    """Yield ``(uint8 B×3×H×W, labels or None)`` over the source in order, each item once. ``bytes:`` and
+    ``folder:`` are read lazily, batch by batch; spec errors are raised here, before iteration."""
+    _check_int(batch_size, "batch_size", 1, "--batch-size 256")
+    if image_size is not None:
+        _check_int(image_size, "image_size", MIN_SIZE, "--image-size 32")
+    return _batches(_open(spec, download), batch_size, image_size)

@@ -1,0 +1,103 @@
+"""A trained teacher at work: load a run, embed items, assign clusters and confidences (eq. 3), batch by batch.
+
+Assignment of item i: cluster l(i) = argmax φ(z_i) on the momentum embedding z_i; confidence max_l P_il with
+P from eq. 3 against the trained bank, whose entries are organised per cluster by the same head φ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from semready.checkpoint import load_checkpoint
+from semready.config import SemreadyConfig, load_config_file
+from semready.errors import SemreadyError
+from semready.losses import cluster_probabilities
+from semready.model import Teacher
+from semready.views import prepare_eval
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SemreadyError(f"device {name!r} requested but no CUDA GPU is visible: use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Assignment:
+    clusters: np.ndarray      # int64 N
+    confidence: np.ndarray    # float N, max_l P_il
+    probabilities: np.ndarray  # float N×M, P_il (eq. 3)
+    features: np.ndarray | None = None  # backbone features, when asked for
+
+
+@dataclass
+class TrainedRun:
+    run_dir: Path
+    cfg: SemreadyConfig
+    teacher: Teacher
+    device: torch.device
+    image_shape: tuple[int, int, int]
+
+    @torch.no_grad()
+    def assign_batch(self, images: torch.Tensor, with_features: bool = False) -> Assignment:
+        """Route one uint8 batch N×3×H×W through the teacher."""
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise SemreadyError(
+                f"items are {tuple(images.shape[1:])} (C×H×W) but the teacher was trained on {self.image_shape}: "
+                f"pass --image-size {self.image_shape[1]} or retrain on data of this size")
+        self.teacher.eval()
+        x = prepare_eval(images).to(self.device)
+        feats, z = self.teacher.embed(x)
+        keys = self.teacher.bank.valid_keys()
+        bank_labels = self.teacher.cluster_head(keys).argmax(dim=1)
+        membership = F.one_hot(bank_labels, self.teacher.clusters).float()
+        p = cluster_probabilities(z, keys, membership, self.cfg.loss.tau)
+        clusters = self.teacher.cluster_head(z).argmax(dim=1)
+        return Assignment(
+            clusters=clusters.cpu().numpy(),
+            confidence=p.max(dim=1).values.cpu().numpy(),
+            probabilities=p.cpu().numpy(),
+            features=feats.float().cpu().numpy() if with_features else None,
+        )
+
+    def assign_stream(self, batches: Iterable[torch.Tensor], with_features: bool = False) -> Iterator[Assignment]:
+        for images in batches:
+            yield self.assign_batch(images, with_features)
+
+    def assign_all(self, images: torch.Tensor, batch_size: int = 512, with_features: bool = False) -> Assignment:
+        parts = list(self.assign_stream((images[i:i + batch_size] for i in range(0, len(images), batch_size)),
+                                        with_features))
+        return Assignment(
+            clusters=np.concatenate([p.clusters for p in parts]),
+            confidence=np.concatenate([p.confidence for p in parts]),
+            probabilities=np.concatenate([p.probabilities for p in parts]),
+            features=np.concatenate([p.features for p in parts]) if with_features else None,
+        )
+
+
+def load_run(run_dir: str | Path, device: str = "auto") -> TrainedRun:
+    """Load a trained teacher from a run directory (config.yaml + checkpoint.safetensors + state.json)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SemreadyError(f"run directory {run_dir} does not exist: train one with `semready train --out "
+                            f"{run_dir}`")
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise SemreadyError(f"{run_dir} has no config.yaml: it is not a semready run directory")
+    cfg = load_config_file(cfg_path)
+    teacher = Teacher(cfg)
+    state = load_checkpoint(run_dir, teacher)
+    dev = resolve_device(device)
+    teacher.to(dev).eval()
+    shape = tuple(state.get("image_shape", ()))
+    if len(shape) != 3:
+        raise SemreadyError(f"{run_dir}/state.json lacks the training image shape: retrain the run")
+    return TrainedRun(run_dir, cfg, teacher, dev, shape)  # type: ignore[arg-type]

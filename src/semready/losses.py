@@ -1,0 +1,98 @@
+"""The paper's losses, one function per equation (Chaccour & Saad, Sec. III).
+
+All embeddings are L2-normalised, so a dot product is the cosine of eq. 2-3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def cluster_aware_negative_mask(
+    query_labels: torch.Tensor, bank_labels: torch.Tensor, min_negatives: int
+) -> torch.Tensor:
+    """The contrastive set B̃_i of eq. 2 as a B×K boolean mask: bank keys of clusters C_l with l ≠ i's cluster.
+
+    Rows left with fewer than ``min_negatives`` keys fall back to the whole bank. Without this floor, early
+    training (when nearly every key shares one pseudo-label) leaves no negatives, L_I is exactly 0 and the
+    encoder stops learning — the deadlock seen in our first prototype.
+    """
+    mask = query_labels.view(-1, 1) != bank_labels.view(1, -1)
+    starved = mask.sum(dim=1) < min(min_negatives, bank_labels.numel())
+    return mask | starved.view(-1, 1)
+
+
+def instance_discrimination(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    bank_keys: torch.Tensor,
+    tau: float,
+    negative_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """L_I, eq. 2, averaged over the batch: InfoNCE of query a_i against its key b_i and the stale keys b̃.
+
+    L_I(X_i) = −log exp(cos(a_i, b_i)/τ) / Σ_{b̃ ∈ B̃_i ∪ {b_i}} exp(cos(a_i, b̃)/τ).
+    ``negative_mask`` (B×K, True = in B̃_i) restricts the negatives; None uses the whole bank.
+    """
+    pos = (a * b).sum(dim=1, keepdim=True) / tau
+    neg = a @ bank_keys.t() / tau
+    if negative_mask is not None:
+        neg = neg.masked_fill(~negative_mask, float("-inf"))
+    logits = torch.cat([pos, neg], dim=1)
+    return (torch.logsumexp(logits, dim=1) - pos.squeeze(1)).mean()
+
+
+def cluster_probabilities(a: torch.Tensor, bank_keys: torch.Tensor, membership: torch.Tensor, tau: float):
+    """P_il, eq. 3: the share of a_i's similarity mass exp(cos(a_i, b̃)/τ) that falls on the keys of C_l.
+
+    ``membership`` is K×M: one-hot rows give eq. 3 exactly (hard clusters C_l); soft rows (the cluster head's
+    softmax) give its differentiable relaxation, through which the decision boundaries of φ learn by backprop.
+    Rows of the result sum to 1. Shape B×M.
+    """
+    logits = a @ bank_keys.t() / tau
+    weights = torch.softmax(logits, dim=1)  # exp(cos/τ) / Σ over all keys: the common denominator of eq. 3
+    return weights @ membership
+
+
+def cluster_discrimination(p: torch.Tensor) -> torch.Tensor:
+    """L_D, eq. 4: the mean entropy (nats) of the cluster probabilities, (1/N) Σ_i Σ_l −P_il log P_il."""
+    return -(p * p.clamp_min(1e-12).log()).sum(dim=1).mean()
+
+
+def marginal_entropy_deficit(p: torch.Tensor) -> torch.Tensor:
+    """Anti-collapse term: log M − H(mean_i P_i), in [0, log M]; 0 when clusters are used uniformly.
+
+    L_D alone is minimised by putting everything in one cluster. Maximising the entropy of the marginal
+    cluster distribution (Contrastive Clustering, Li et al. 2021; SCAN, Van Gansbeke et al. 2020) prevents it.
+    We write it as a deficit so that the term is ≥ 0 and reads "how far from balanced".
+    """
+    marginal = p.mean(dim=0)
+    entropy = -(marginal * marginal.clamp_min(1e-12).log()).sum()
+    return math.log(p.shape[1]) - entropy
+
+
+def normalized_marginal_entropy(labels: torch.Tensor, clusters: int) -> float:
+    """H(cluster sizes)/log M in [0, 1] for hard labels: 1 = balanced, 0 = collapsed to one cluster."""
+    sizes = torch.bincount(labels, minlength=clusters).float()
+    p = sizes / sizes.sum().clamp_min(1)
+    h = -(p * p.clamp_min(1e-12).log()).sum()
+    return float(h / math.log(clusters))
+
+
+def total_loss(l_i: torch.Tensor, l_d: torch.Tensor, anti: torch.Tensor, eta: float, epsilon: float,
+               lam: float) -> torch.Tensor:
+    """L = η L_I + ε L_D (Sec. III-B) + λ · anti-collapse."""
+    return eta * l_i + epsilon * l_d + lam * anti
+
+
+__all__ = [
+    "cluster_aware_negative_mask",
+    "cluster_discrimination",
+    "cluster_probabilities",
+    "instance_discrimination",
+    "marginal_entropy_deficit",
+    "normalized_marginal_entropy",
+    "total_loss",
+]

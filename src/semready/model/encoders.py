@@ -1,0 +1,57 @@
+"""Backbones ψ: a small CNN sized for 2 CPU cores and a CIFAR-stem ResNet-18 for GPUs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+from semready.config import ModelConfig
+
+
+def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class SmallCNN(nn.Module):
+    """Four conv blocks (width w, 2w, 4w, 8w), max-pooled, then global average pooling -> 8w features."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            _block(3, w, pool=True), _block(w, 2 * w, pool=True), _block(2 * w, 4 * w, pool=True),
+            _block(4 * w, 8 * w, pool=False),
+        )
+        self.out_dim = 8 * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+
+class CifarResNet18(nn.Module):
+    """torchvision's ResNet-18 with the CIFAR stem (3×3 stride-1 conv, no max-pool) and no classifier."""
+
+    def __init__(self):
+        super().__init__()
+        net = resnet18(weights=None)
+        net.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        net.fc = nn.Identity()
+        self.net = net
+        self.out_dim = 512
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_backbone(cfg: ModelConfig) -> nn.Module:
+    builders = {"small_cnn": lambda: SmallCNN(cfg.width), "resnet18": CifarResNet18}
+    return builders[cfg.encoder]()

@@ -1,0 +1,71 @@
+"""The encoder ψ_κ (backbone + projection, L2-normalised), its momentum copy ψ_κ̃, and the cluster head φ."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semready.config import ModelConfig
+from semready.model.encoders import build_backbone
+
+
+class Encoder(nn.Module):
+    """ψ_κ: X -> Z, a backbone followed by an MLP projection; embeddings lie on the unit sphere."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.backbone = build_backbone(cfg)
+        f = self.backbone.out_dim
+        self.projection = nn.Sequential(
+            nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(inplace=True), nn.Linear(f, cfg.embed_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.projection(self.backbone(x)), dim=1)
+
+    def features_and_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.backbone(x)
+        return h, F.normalize(self.projection(h), dim=1)
+
+
+class ClusterHead(nn.Module):
+    """φ: Z -> Y. M learnable prototypes; the decision boundaries are the cosine Voronoi cells, trained by
+    backprop through eq. 3-4 (see :func:`semready.losses.cluster_probabilities`)."""
+
+    def __init__(self, embed_dim: int, clusters: int, temperature: float):
+        super().__init__()
+        self.prototypes = nn.Parameter(F.normalize(torch.randn(clusters, embed_dim), dim=1))
+        self.temperature = temperature
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits cos(z, w_l)/τ_φ, shape N×M."""
+        return z @ F.normalize(self.prototypes, dim=1).t() / self.temperature
+
+    @torch.no_grad()
+    def seed(self, centroids: torch.Tensor) -> None:
+        """Set the prototypes (e.g. to k-means centroids of the bank at the end of warm-up)."""
+        self.prototypes.copy_(F.normalize(centroids.to(self.prototypes), dim=1))
+
+
+def make_momentum_copy(encoder: Encoder) -> Encoder:
+    """ψ_κ̃: same structure, its own parameters κ̃, never updated by gradients."""
+    target = copy.deepcopy(encoder)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
+
+
+@torch.no_grad()
+def momentum_update(online: nn.Module, target: nn.Module, omega: float) -> None:
+    """κ̃ ← ω κ̃ + (1 − ω) κ (Sec. III-B), parameters only.
+
+    BatchNorm running statistics are not copied: the momentum encoder runs in train mode during training,
+    so its own statistics track its own (lagging) weights. Copying the online encoder's statistics made
+    eval-mode embeddings disagree with the bank's keys (all items fell into 2 clusters at evaluation)."""
+    online_params = [p.detach() for p in online.parameters()]
+    target_params = list(target.parameters())
+    torch._foreach_mul_(target_params, omega)
+    torch._foreach_add_(target_params, online_params, alpha=1 - omega)

@@ -1,0 +1,141 @@
+"""The library API behind the CLI: train a teacher, route new data through it, evaluate it.
+
+>>> from semready.pipeline import train
+>>> result = train("runs/demo")                        # embedded sample, quick preset
+>>> from semready.pipeline import route
+>>> route("runs/demo", "npz:new_items.npz", "routed.csv")
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semready import io
+from semready.config import SemreadyConfig, build_config, load_config_file
+from semready.data import iter_batches, load_data
+from semready.errors import SemreadyError
+from semready.infer import TrainedRun, load_run
+from semready.metrics import clustering_scores, kmeans_clusters
+from semready.rank import rank_and_split
+from semready.train import Trainer
+
+SAMPLE_COLUMNS = ["index", "cluster", "confidence", "learnability", "rank", "split"]
+CLUSTER_COLUMNS = ["cluster", "size", "confidence", "rank", "split"]
+
+
+def prepare_run_dir(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise SemreadyError(f"--out {out} is a file: choose a directory path")
+    if resume:
+        if not (out / "state.json").is_file():
+            raise SemreadyError(f"--resume: {out} holds no checkpoint to resume from; drop --resume")
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise SemreadyError(f"--out {out} already holds files: choose a new directory or pass --resume")
+
+
+def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = False,
+          epochs: int | None = None, progress: bool = True, on_epoch=None) -> dict[str, Any]:
+    """Train a teacher into ``out`` and write samples.csv / clusters.csv. Returns a summary dict.
+
+    With ``resume`` the run's own config.yaml is used (``cfg`` is ignored); ``epochs`` may extend it.
+    """
+    out = Path(out)
+    prepare_run_dir(out, resume)
+    cfg = load_config_file(out / "config.yaml") if resume else (cfg or build_config())
+    if epochs is not None:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
+    data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
+    trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
+    log = trainer.fit(resume=resume, on_epoch=on_epoch)
+    run = load_run(out, cfg.train.device)
+    summary = write_assignments(run, data.images, data.labels)
+    trainer.save(finished=True)
+    return {"epochs": trainer.epoch, "seconds": trainer.seconds, "log": log, **summary}
+
+
+def write_csv(path: Path, columns: list[str], table: dict[str, np.ndarray]) -> None:
+    with io.atomic_text(path) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in zip(*(table[c] for c in columns), strict=True):
+            writer.writerow([f"{v:.6f}" if isinstance(v, float | np.floating) else v for v in row])
+
+
+def write_assignments(run: TrainedRun, images, labels: np.ndarray | None) -> dict[str, Any]:
+    a = run.assign_all(images)
+    items, clusters = rank_and_split(a.clusters, a.confidence, run.teacher.clusters)
+    cols = list(SAMPLE_COLUMNS)
+    if labels is not None:
+        items["label"] = labels
+        cols.append("label")
+    write_csv(run.run_dir / "samples.csv", cols, items)
+    write_csv(run.run_dir / "clusters.csv", CLUSTER_COLUMNS, clusters)
+    n_learnable = int((items["split"] == "learnable").sum())
+    return {"items": len(a.clusters), "learnable": n_learnable, "memorizable": len(a.clusters) - n_learnable,
+            "cluster_sizes": clusters["size"].tolist()}
+
+
+def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: int = 512,
+          image_size: int | None = None, download: bool = False) -> int:
+    """Stream ``spec`` through a trained teacher in batches; write one row per item. Returns the item count.
+
+    Memory is constant in the stream length: each batch is assigned and written before the next is read.
+    Items are split with the same provisional floor as training (see :mod:`semready.rank`), using the
+    cluster confidences measured on the training data (clusters.csv).
+    """
+    run = load_run(run_dir)
+    out_csv = Path(out_csv)
+    if out_csv.is_dir():
+        raise SemreadyError(f"--out {out_csv} is a directory: give a .csv file path")
+    cluster_conf = _training_cluster_confidence(run)
+    size = image_size or run.image_shape[1]
+    from semready.rank import DEFAULT_FLOOR, learnability
+
+    n = 0
+    with io.atomic_text(out_csv) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "cluster", "confidence", "learnability", "split"])
+        for images, _ in iter_batches(spec, batch_size, image_size=size, download=download):
+            a = run.assign_batch(images)
+            learn = learnability(a.confidence, cluster_conf[a.clusters])
+            for j in range(len(a.clusters)):
+                writer.writerow([n + j, int(a.clusters[j]), f"{a.confidence[j]:.6f}", f"{learn[j]:.6f}",
+                                 "learnable" if learn[j] >= DEFAULT_FLOOR else "memorizable"])
+            n += len(a.clusters)
+    if n == 0:
+        raise SemreadyError(f"data {spec} is empty: nothing to route")
+    return n
+
+
+def _training_cluster_confidence(run: TrainedRun) -> np.ndarray:
+    path = run.run_dir / "clusters.csv"
+    if not path.is_file():
+        raise SemreadyError(f"{run.run_dir} has no clusters.csv: its training did not finish; resume it")
+    conf = np.zeros(run.teacher.clusters)
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            conf[int(row["cluster"])] = float(row["confidence"])
+    return conf
+
+
+def evaluate(run_dir: str | Path, spec: str, *, image_size: int | None = None, download: bool = False,
+             kmeans: bool = True) -> dict[str, Any]:
+    """ACC / NMI / ARI of the cluster head (and of k-means on the teacher's features) against labels."""
+    run = load_run(run_dir)
+    data = load_data(spec, image_size=image_size or run.image_shape[1], download=download)
+    if data.labels is None:
+        raise SemreadyError(f"data {spec} has no labels: evaluate needs labelled data (npz with 'y', cifar, "
+                            "folder)")
+    a = run.assign_all(data.images, with_features=kmeans)
+    result: dict[str, Any] = {"data": spec, "items": len(data), "cluster_head": clustering_scores(
+        data.labels, a.clusters)}
+    if kmeans:
+        k = int(data.labels.max()) + 1
+        result["kmeans_features"] = clustering_scores(data.labels, kmeans_clusters(a.features, k))
+    io.write_json(Path(run_dir) / "metrics.json", result)
+    return result

@@ -1,0 +1,59 @@
+"""Ranking deep clusters by confidence and splitting X into learnable X_l and memorizable X_m (Sec. III-B).
+
+Provisional definitions (PROTOCOL.md §2), to be refined by the ranking issue:
+- item confidence c_i = max_l P_il (eq. 3, against the trained bank);
+- cluster confidence C_l = mean c_i over the cluster's members (0 for an empty cluster);
+- learnability s_i = sqrt(c_i · C_{l(i)}), a graded score in [0, 1];
+- split: learnable iff s_i ≥ floor (the ``confidence`` policy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_FLOOR = 0.5
+
+
+def cluster_confidence(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int) -> np.ndarray:
+    sums = np.bincount(clusters, weights=confidence, minlength=n_clusters)
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    return np.divide(sums, sizes, out=np.zeros(n_clusters), where=sizes > 0)
+
+
+def ranks_descending(scores: np.ndarray) -> np.ndarray:
+    """1 for the highest score; ties keep input order."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def learnability(item_conf: np.ndarray, cluster_conf_of_item: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.clip(item_conf, 0, 1) * np.clip(cluster_conf_of_item, 0, 1))
+
+
+def rank_and_split(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
+                   floor: float = DEFAULT_FLOOR) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-item and per-cluster tables (column name -> array). Every item lands in exactly one split."""
+    c_conf = cluster_confidence(clusters, confidence, n_clusters)
+    learn = learnability(confidence, c_conf[clusters])
+    learnable = learn >= floor
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    n_learnable = np.bincount(clusters, weights=learnable, minlength=n_clusters)
+    items = {
+        "index": np.arange(len(clusters)),
+        "cluster": clusters,
+        "confidence": confidence,
+        "learnability": learn,
+        "rank": ranks_descending(learn),
+        "split": np.where(learnable, "learnable", "memorizable"),
+    }
+    cluster_split = np.where(n_learnable * 2 >= np.maximum(sizes, 1), "learnable", "memorizable")
+    table = {
+        "cluster": np.arange(n_clusters),
+        "size": sizes,
+        "confidence": c_conf,
+        "rank": ranks_descending(c_conf),
+        "split": np.where(sizes > 0, cluster_split, "memorizable"),
+    }
+    return items, table

@@ -1,0 +1,117 @@
+"""The random perturbations χ1, χ2 of Sec. III-A, applied to whole batches with per-item parameters.
+
+torchvision's transforms v2 draw one set of random parameters per call, so applied to a batch every item
+would share its crop and its jitter. We therefore draw the parameters per item and apply the same
+operations as v2's ``RandomResizedCrop``, ``RandomHorizontalFlip``, ``ColorJitter`` and ``RandomGrayscale``
+in a vectorised way: one ``grid_sample`` for crop+flip, per-item 3×3 colour matrices for saturation and hue
+(hue as a rotation in YIQ space), and v2's own ``rgb_to_grayscale`` kernel. The cost is a few percent of a
+training step (measured in ``benchmarks/``). Colour operations run in a fixed order (brightness, contrast,
+saturation, hue), not v2's random order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
+
+from semready.config import ViewsConfig
+
+# Inputs are standardised with one mean/std for every dataset, so a model is not tied to one source's stats.
+MEAN, STD = 0.5, 0.25
+_GRAY = torch.tensor([0.299, 0.587, 0.114])
+# RGB -> YIQ and back; a hue shift is a rotation of the (I, Q) plane.
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N×3×H×W in [0, 255] -> float32 in [0, 1]."""
+    return images.float().div_(255.0)
+
+
+def standardize(x: torch.Tensor) -> torch.Tensor:
+    return (x - MEAN) / STD
+
+
+def prepare_eval(images: torch.Tensor) -> torch.Tensor:
+    """The deterministic input used for embedding and routing (no perturbation)."""
+    return standardize(to_float(images))
+
+
+def _uniform(n: int, low: float, high: float, gen: torch.Generator | None, device) -> torch.Tensor:
+    # Parameters are drawn on the CPU from one generator so a seed gives the same views on any device.
+    return (torch.rand(n, generator=gen) * (high - low) + low).to(device)
+
+
+def random_resized_crop_flip(
+    x: torch.Tensor, scale_min: float, flip_p: float, gen: torch.Generator | None = None
+) -> torch.Tensor:
+    """Per-item RandomResizedCrop (area scale in [scale_min, 1], aspect ratio in [3/4, 4/3]) + horizontal flip."""
+    n, device = x.shape[0], x.device
+    area = _uniform(n, scale_min, 1.0, gen, device)
+    log_ratio = _uniform(n, math.log(3 / 4), math.log(4 / 3), gen, device)
+    ratio = log_ratio.exp()
+    w = (area * ratio).sqrt().clamp(max=1.0)  # crop width as a fraction of the image
+    h = (area / ratio).sqrt().clamp(max=1.0)
+    cx = (_uniform(n, -1.0, 1.0, gen, device)) * (1 - w)  # centre in grid coordinates [-1, 1]
+    cy = (_uniform(n, -1.0, 1.0, gen, device)) * (1 - h)
+    flip = torch.where(_uniform(n, 0.0, 1.0, gen, device) < flip_p, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3, device=device)
+    theta[:, 0, 0] = w * flip
+    theta[:, 0, 2] = cx
+    theta[:, 1, 1] = h
+    theta[:, 1, 2] = cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def color_jitter(x: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Per-item ColorJitter(brightness, contrast, saturation, hue), applied with probability ``jitter_p``."""
+    n, device = x.shape[0], x.device
+    apply = (_uniform(n, 0.0, 1.0, gen, device) < cfg.jitter_p).float()
+
+    def factor(strength: float) -> torch.Tensor:
+        f = _uniform(n, max(0.0, 1 - strength), 1 + strength, gen, device)
+        return 1 + (f - 1) * apply  # items not jittered get factor 1
+
+    b, c, s = factor(cfg.brightness), factor(cfg.contrast), factor(cfg.saturation)
+    hue = _uniform(n, -cfg.hue, cfg.hue, gen, device) * apply * (2 * math.pi)
+    x = (x * b.view(n, 1, 1, 1)).clamp_(0, 1)
+    gray_mean = TF.rgb_to_grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - gray_mean) * c.view(n, 1, 1, 1) + gray_mean).clamp_(0, 1)
+    # Saturation and hue are both linear in RGB: fold them into one 3×3 matrix per item.
+    gray = _GRAY.to(device)
+    sat = s.view(n, 1, 1) * torch.eye(3, device=device) + (1 - s).view(n, 1, 1) * gray.view(1, 1, 3)
+    cos, sin = hue.cos(), hue.sin()
+    rot = torch.zeros(n, 3, 3, device=device)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    hue_m = _YIQ2RGB.to(device) @ rot @ _RGB2YIQ.to(device)
+    m = hue_m @ sat
+    x = torch.einsum("nij,njhw->nihw", m, x)
+    return x.clamp_(0, 1)
+
+
+def random_grayscale(x: torch.Tensor, p: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    n = x.shape[0]
+    pick = (_uniform(n, 0.0, 1.0, gen, x.device) < p).view(n, 1, 1, 1)
+    return torch.where(pick, TF.rgb_to_grayscale(x, num_output_channels=3), x)
+
+
+def perturb(images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None) -> torch.Tensor:
+    """One perturbation χ(X) of a uint8 batch, standardised for the encoder."""
+    x = to_float(images)
+    x = random_resized_crop_flip(x, cfg.crop_scale_min, cfg.flip_p, gen)
+    x = color_jitter(x, cfg, gen)
+    x = random_grayscale(x, cfg.grayscale_p, gen)
+    return standardize(x)
+
+
+def two_views(
+    images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """χ1(X), χ2(X): two independent perturbations of every item of the batch."""
+    return perturb(images, cfg, gen), perturb(images, cfg, gen)
