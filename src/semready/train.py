@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from semready import io
-from semready.checkpoint import load_checkpoint, read_state, save_checkpoint
+from semready.checkpoint import load_checkpoint, save_checkpoint
 from semready.config import SemreadyConfig, dump_config
 from semready.data import ImageData
 from semready.errors import SemreadyError
