@@ -65,6 +65,14 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_npz):
     assert (straight / "samples.csv").read_text() == (split / "samples.csv").read_text()
 
 
+def test_no_deadlock_with_cluster_aware_negatives_from_step_one(tmp_path, tiny_npz):
+    """No warm-up: clusters and cluster-aware negatives are on from initialisation, when embeddings are
+    nearly identical. The negative floor keeps eq. 2 alive (the prototype's L_I fell to exactly 0)."""
+    over = tiny_overrides(tiny_npz, warmup_epochs=0)
+    result = pipeline.train(tmp_path / "run", build_config("quick", overrides=over), progress=False)
+    assert all(r["l_i"] > 1.0 for r in result["log"])
+
+
 def test_training_moves_the_encoder_and_ema_follows(tiny_cfg):
     data = load_data(tiny_cfg.data.spec)
     import tempfile

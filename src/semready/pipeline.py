@@ -20,7 +20,7 @@ from semready.data import iter_batches, load_data
 from semready.errors import SemreadyError
 from semready.infer import TrainedRun, load_run
 from semready.metrics import clustering_scores, kmeans_clusters
-from semready.rank import rank_and_split
+from semready.rank import DEFAULT_FLOOR, learnability, rank_and_split
 from semready.train import Trainer
 
 SAMPLE_COLUMNS = ["index", "cluster", "confidence", "learnability", "rank", "split"]
@@ -86,7 +86,8 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
 
     Memory is constant in the stream length: each batch is assigned and written before the next is read.
     Items are split with the same provisional floor as training (see :mod:`semready.rank`), using the
-    cluster confidences measured on the training data (clusters.csv).
+    cluster confidences measured on the training data (clusters.csv). There is no ``rank`` column: ranking
+    needs the whole stream, which would break constant memory.
     """
     run = load_run(run_dir)
     out_csv = Path(out_csv)
@@ -94,8 +95,6 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
         raise SemreadyError(f"--out {out_csv} is a directory: give a .csv file path")
     cluster_conf = _training_cluster_confidence(run)
     size = image_size or run.image_shape[1]
-    from semready.rank import DEFAULT_FLOOR, learnability
-
     n = 0
     with io.atomic_text(out_csv) as fh:
         writer = csv.writer(fh)
