@@ -41,6 +41,11 @@ def test_train_writes_complete_run(tmp_path, tiny_cfg):
     assert len(log) == 3 and all(float(r["loss"]) > 0 for r in log)
     assert float(log[0]["l_d"]) == 0.0 and float(log[2]["l_d"]) > 0.0  # warm-up, then eq. 4 is on
     assert len(log[2]["cluster_sizes"].split()) == 3
+    from PIL import Image
+
+    for name in ("clusters_ranked", "learnability_hist", "most_learnable", "most_memorizable"):
+        with Image.open(run / "plots" / f"{name}.png") as im:
+            assert im.format == "PNG" and im.width > 100
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_npz):
@@ -185,3 +190,26 @@ def test_run_without_checkpoint_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemreadyError, match="not a semready run"):
         load_run(tmp_path / "empty")
+
+
+def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, tiny_npz):
+    run = tmp_path / "run"
+    pipeline.train(run, tiny_cfg, progress=False)
+    r = pipeline.split(run, "budget", 0.25)
+    assert (r["memorizable"], r["learnable"]) == (30, 90)
+    samples = read_csv(run / "samples.csv")
+    assert sum(s["split"] == "memorizable" for s in samples) == 30
+    learn = {s["split"]: [] for s in samples}
+    for s in samples:
+        learn[s["split"]].append(float(s["learnability"]))
+    assert max(learn["memorizable"]) <= min(learn["learnable"])  # the least learnable are memorized
+    pipeline.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv")
+    assert [x["split"] for x in read_csv(tmp_path / "r.csv")] == [s["split"] for s in samples]
+    assert pipeline.split(run, "confidence", 0.0)["memorizable"] == 0
+    assert pipeline.split(run, "budget", 1.0)["learnable"] == 0
+    with pytest.raises(SemreadyError, match="unknown split policy"):
+        pipeline.split(run, "vibes", 0.5)
+    with pytest.raises(SemreadyError, match="out of range"):
+        pipeline.split(run, "budget", 1.5)
+    with pytest.raises(SemreadyError, match="complexity"):
+        pipeline.split(run, "complexity", 0.5)

@@ -77,6 +77,21 @@ def train(
 
 
 @app.command()
+def split(
+    run: Annotated[Path, typer.Argument(help="a trained run directory")],
+    policy: Annotated[str, typer.Option(help="confidence (value = learnability floor) | budget (value = "
+                                        "memorizable fraction) | complexity")] = "confidence",
+    value: Annotated[float, typer.Option(help="the policy's value, in [0, 1]")] = 0.5,
+) -> None:
+    """Split a trained run into learnable X_l and memorizable X_m by a policy; rewrites the CSVs."""
+    from semready import pipeline
+
+    r = pipeline.split(run, policy, value)
+    typer.echo(f"{policy} {value}: {r['learnable']} learnable, {r['memorizable']} memorizable of {r['items']} "
+               f"(learnability threshold {r['threshold']:.4f})")
+
+
+@app.command()
 def route(
     run: Annotated[Path, typer.Argument(help="a trained run directory")],
     data: DataOpt,

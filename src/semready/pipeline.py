@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import numpy as np
 
 from semready import io
 from semready.config import SemreadyConfig, build_config, load_config_file
-from semready.data import iter_batches, load_data
+from semready.data import ImageData, iter_batches, load_data
 from semready.errors import SemreadyError
 from semready.infer import TrainedRun, load_run
 from semready.metrics import clustering_scores, kmeans_clusters
-from semready.rank import DEFAULT_FLOOR, learnability, rank_and_split
+from semready.plots import plot_run
+from semready.rank import DEFAULT_FLOOR, cluster_confidence, learnability, learnable_threshold, rank_and_split
 from semready.train import Trainer
 
 SAMPLE_COLUMNS = ["index", "cluster", "confidence", "learnability", "rank", "split"]
@@ -53,7 +55,7 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
     trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
     log = trainer.fit(resume=resume, on_epoch=on_epoch)
     run = load_run(out, cfg.train.device)
-    summary = write_assignments(run, data.images, data.labels)
+    summary = write_assignments(run, data)
     trainer.save(finished=True)
     return {"epochs": trainer.epoch, "seconds": trainer.seconds, "log": log, **summary}
 
@@ -66,18 +68,51 @@ def write_csv(path: Path, columns: list[str], table: dict[str, np.ndarray]) -> N
             writer.writerow([f"{v:.6f}" if isinstance(v, float | np.floating) else v for v in row])
 
 
-def write_assignments(run: TrainedRun, images, labels: np.ndarray | None) -> dict[str, Any]:
-    a = run.assign_all(images)
-    items, clusters = rank_and_split(a.clusters, a.confidence, run.teacher.clusters)
+def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
+    a = run.assign_all(data.images)
+    return write_split(run.run_dir, a.clusters, a.confidence, run.teacher.clusters, data, "confidence",
+                       DEFAULT_FLOOR)
+
+
+def write_split(run_dir: Path, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
+                data: ImageData | None, policy: str, value: float) -> dict[str, Any]:
+    """Rank, apply the policy, and write samples.csv, clusters.csv and split.json (the policy and threshold)."""
+    c_conf = cluster_confidence(clusters, confidence, n_clusters)
+    threshold = learnable_threshold(learnability(confidence, c_conf[clusters]), policy, value)
+    items, table = rank_and_split(clusters, confidence, n_clusters, threshold)
     cols = list(SAMPLE_COLUMNS)
-    if labels is not None:
-        items["label"] = labels
+    if data is not None and data.labels is not None:
+        items["label"] = data.labels
         cols.append("label")
-    write_csv(run.run_dir / "samples.csv", cols, items)
-    write_csv(run.run_dir / "clusters.csv", CLUSTER_COLUMNS, clusters)
+    write_csv(run_dir / "samples.csv", cols, items)
+    write_csv(run_dir / "clusters.csv", CLUSTER_COLUMNS, table)
+    plot_run(run_dir, items, table, threshold, None if data is None else data.images,
+             None if data is None else data.classes)
     n_learnable = int((items["split"] == "learnable").sum())
-    return {"items": len(a.clusters), "learnable": n_learnable, "memorizable": len(a.clusters) - n_learnable,
-            "cluster_sizes": clusters["size"].tolist()}
+    summary = {"policy": policy, "value": value, "threshold": threshold, "items": len(clusters),
+               "learnable": n_learnable, "memorizable": len(clusters) - n_learnable}
+    io.write_json(run_dir / "split.json", summary)
+    return {**summary, "cluster_sizes": table["size"].tolist()}
+
+
+def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAULT_FLOOR) -> dict[str, Any]:
+    """Re-split a trained run with another policy: rewrites samples.csv, clusters.csv and split.json."""
+    run_dir = Path(run_dir)
+    path = run_dir / "samples.csv"
+    if not path.is_file():
+        raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise SemreadyError(f"{path} is empty: retrain the run")
+    clusters = np.array([int(r["cluster"]) for r in rows])
+    confidence = np.array([float(r["confidence"]) for r in rows])
+    cfg = load_config_file(run_dir / "config.yaml")
+    data = load_data(cfg.data.spec, image_size=cfg.data.image_size)  # for labels and the item grids
+    if len(data) != len(rows):
+        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(rows)}: "
+                            "restore the training data or retrain")
+    return write_split(run_dir, clusters, confidence, cfg.model.clusters, data, policy, value)
 
 
 def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: int = 512,
@@ -85,7 +120,7 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
     """Stream ``spec`` through a trained teacher in batches; write one row per item. Returns the item count.
 
     Memory is constant in the stream length: each batch is assigned and written before the next is read.
-    Items are split with the same provisional floor as training (see :mod:`semready.rank`), using the
+    Items are split with the run's current threshold (split.json, set by training or ``split``), using the
     cluster confidences measured on the training data (clusters.csv). There is no ``rank`` column: ranking
     needs the whole stream, which would break constant memory.
     """
@@ -94,6 +129,7 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
     if out_csv.is_dir():
         raise SemreadyError(f"--out {out_csv} is a directory: give a .csv file path")
     cluster_conf = _training_cluster_confidence(run)
+    threshold = _split_threshold(run.run_dir)
     size = image_size or run.image_shape[1]
     n = 0
     with io.atomic_text(out_csv) as fh:
@@ -104,11 +140,18 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
             learn = learnability(a.confidence, cluster_conf[a.clusters])
             for j in range(len(a.clusters)):
                 writer.writerow([n + j, int(a.clusters[j]), f"{a.confidence[j]:.6f}", f"{learn[j]:.6f}",
-                                 "learnable" if learn[j] >= DEFAULT_FLOOR else "memorizable"])
+                                 "learnable" if learn[j] >= threshold else "memorizable"])
             n += len(a.clusters)
     if n == 0:
         raise SemreadyError(f"data {spec} is empty: nothing to route")
     return n
+
+
+def _split_threshold(run_dir: Path) -> float:
+    path = run_dir / "split.json"
+    if not path.is_file():
+        return DEFAULT_FLOOR
+    return float(json.loads(path.read_text())["threshold"])
 
 
 def _training_cluster_confidence(run: TrainedRun) -> np.ndarray:

@@ -4,14 +4,20 @@ Provisional definitions (PROTOCOL.md §2), to be refined by the ranking issue:
 - item confidence c_i = max_l P_il (eq. 3, against the trained bank);
 - cluster confidence C_l = mean c_i over the cluster's members (0 for an empty cluster);
 - learnability s_i = sqrt(c_i · C_{l(i)}), a graded score in [0, 1];
-- split: learnable iff s_i ≥ floor (the ``confidence`` policy).
+- split: a threshold on s_i chosen by a policy:
+  ``confidence`` (value = the floor: learnable iff s_i ≥ value), ``budget`` (value = the memorizable fraction:
+  the ⌈value·N⌉ least learnable items are memorizable), ``complexity`` (needs the language complexity Γ of the
+  semantic-language issue; refused until then).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from semready.errors import SemreadyError
+
 DEFAULT_FLOOR = 0.5
+POLICIES = ("confidence", "budget", "complexity")
 
 
 def cluster_confidence(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -32,12 +38,29 @@ def learnability(item_conf: np.ndarray, cluster_conf_of_item: np.ndarray) -> np.
     return np.sqrt(np.clip(item_conf, 0, 1) * np.clip(cluster_conf_of_item, 0, 1))
 
 
+def learnable_threshold(learn: np.ndarray, policy: str, value: float) -> float:
+    """The learnability at or above which an item is learnable, for a policy and its value."""
+    if policy not in POLICIES:
+        raise SemreadyError(f"unknown split policy {policy!r}: choose one of {', '.join(POLICIES)}")
+    if policy == "complexity":
+        raise SemreadyError("the 'complexity' policy needs the semantic language's complexity estimate, which "
+                            "this version does not have yet: use --policy confidence or budget")
+    if not 0.0 <= value <= 1.0:
+        raise SemreadyError(f"--value {value} is out of range for policy {policy!r}: use a number in [0, 1]")
+    if policy == "confidence":
+        return float(value)
+    k = int(np.ceil(value * len(learn) - 1e-9))  # items to memorize
+    if k >= len(learn):
+        return float("inf")
+    return float(np.sort(learn)[k])
+
+
 def rank_and_split(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
-                   floor: float = DEFAULT_FLOOR) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                   threshold: float = DEFAULT_FLOOR) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-item and per-cluster tables (column name -> array). Every item lands in exactly one split."""
     c_conf = cluster_confidence(clusters, confidence, n_clusters)
     learn = learnability(confidence, c_conf[clusters])
-    learnable = learn >= floor
+    learnable = learn >= threshold
     sizes = np.bincount(clusters, minlength=n_clusters)
     n_learnable = np.bincount(clusters, weights=learnable, minlength=n_clusters)
     items = {

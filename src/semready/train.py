@@ -222,6 +222,9 @@ class Trainer:
                 "image_shape": list(self.data.images.shape[1:]), "items": len(self.data), "log": self.log}
 
     def save(self, finished: bool = False) -> None:
+        # config.yaml is written with every checkpoint: a run killed in its first epoch leaves an empty
+        # directory that a plain re-run may reuse, and a resumed run's extended epochs are recorded.
+        io.write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
         save_checkpoint(self.run_dir, self.teacher, self.optimizer, self.state(finished))
         write_log_csv(self.run_dir / "log.csv", self.log)
 
@@ -236,7 +239,6 @@ class Trainer:
     # -- the whole run -----------------------------------------------------------------------------------
     def fit(self, resume: bool = False, on_epoch=None) -> list[dict]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        io.write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
         if resume:
             self.resume()
         else:
