@@ -213,3 +213,29 @@ def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, ti
         pipeline.split(run, "budget", 1.5)
     with pytest.raises(SemreadyError, match="complexity"):
         pipeline.split(run, "complexity", 0.5)
+
+
+def test_corrupt_or_foreign_checkpoint_is_refused_clearly(tmp_path, tiny_cfg):
+    import pickle
+
+    from semready.infer import load_run
+
+    run = tmp_path / "run"
+    pipeline.train(run, tiny_cfg, progress=False)
+    ckpt = run / "checkpoint.safetensors"
+    good = ckpt.read_bytes()
+    ckpt.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(SemreadyError, match="not a valid safetensors checkpoint"):
+        load_run(run)
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+    ckpt.write_bytes(pickle.dumps({"w": Boom()}))  # a crafted pickle in place of the checkpoint
+    with pytest.raises(SemreadyError, match="not a valid safetensors checkpoint"):
+        load_run(run)
+    assert not (tmp_path / "PWNED").exists() and not __import__("pathlib").Path("PWNED").exists()
+    (run / "state.json").write_text("{not json")
+    with pytest.raises(SemreadyError, match="corrupt"):
+        load_run(run)

@@ -64,10 +64,10 @@ def train(
 
     def show(row: dict) -> None:
         if not quiet:
-            flag = "  [red]COLLAPSED[/red]" if row["collapsed"] else ""
-            console.print(f"epoch {row['epoch']:>3}  loss {row['loss']:.3f}  L_I {row['l_i']:.3f}  "
-                          f"L_D {row['l_d']:.3f}  anti {row['anti_collapse']:.3f}  "
-                          f"H(sizes) {row['marginal_entropy']:.2f}  {row['images_per_s']:.0f} img/s{flag}")
+            flag = " [red]COLLAPSED[/red]" if row["collapsed"] else ""
+            console.print(f"epoch {row['epoch']:>3} loss {row['loss']:.3f} L_I {row['l_i']:.3f} L_D {row['l_d']:.3f} "
+                          f"anti {row['anti_collapse']:.3f} H {row['marginal_entropy']:.2f} "
+                          f"{row['images_per_s']:.0f} img/s{flag}", highlight=False)
 
     result = pipeline.train(out, cfg, resume=resume, epochs=epochs if resume else None,
                             progress=not quiet, on_epoch=show)
