@@ -145,9 +145,11 @@ def test_dead_cluster_is_revived(tiny_cfg, tmp_path):
     assert (labels == 2).any()
 
 
-def test_route_streams_the_same_assignments_as_training(tmp_path, tiny_cfg, tiny_npz):
+def test_route_streams_the_same_assignments_as_training(tmp_path, tiny_npz):
+    over = tiny_overrides(tiny_npz)
+    over["rank"] = {"score": "paper"}  # regen scores training items cross-fitted, new items with the full model
     run = tmp_path / "run"
-    pipeline.train(run, tiny_cfg, progress=False)
+    pipeline.train(run, build_config("quick", overrides=over), progress=False)
     out = tmp_path / "routed.csv"
     n = pipeline.route(run, f"npz:{tiny_npz}", out, batch_size=7)
     assert n == 120
@@ -203,8 +205,6 @@ def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, ti
     for s in samples:
         learn[s["split"]].append(float(s["learnability"]))
     assert max(learn["memorizable"]) <= min(learn["learnable"])  # the least learnable are memorized
-    pipeline.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv")
-    assert [x["split"] for x in read_csv(tmp_path / "r.csv")] == [s["split"] for s in samples]
     assert pipeline.split(run, "confidence", 0.0)["memorizable"] == 0
     assert pipeline.split(run, "budget", 1.0)["learnable"] == 0
     with pytest.raises(SemreadyError, match="unknown split policy"):
@@ -213,6 +213,14 @@ def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, ti
         pipeline.split(run, "budget", 1.5)
     with pytest.raises(SemreadyError, match="complexity"):
         pipeline.split(run, "complexity", 0.5)
+    with pytest.raises(SemreadyError, match="unknown learnability score"):
+        pipeline.split(run, "budget", 0.5, score="magic")
+    # --score paper: the paper's confidence ranking, and route applies the run's current threshold
+    r = pipeline.split(run, "budget", 0.25, score="paper")
+    assert r["score"] == "paper" and r["memorizable"] == 30
+    samples = read_csv(run / "samples.csv")
+    pipeline.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv")
+    assert [x["split"] for x in read_csv(tmp_path / "r.csv")] == [s["split"] for s in samples]
 
 
 def test_corrupt_or_foreign_checkpoint_is_refused_clearly(tmp_path, tiny_cfg):

@@ -82,13 +82,15 @@ def split(
     policy: Annotated[str, typer.Option(help="confidence (value = learnability floor) | budget (value = "
                                         "memorizable fraction) | complexity")] = "confidence",
     value: Annotated[float, typer.Option(help="the policy's value, in [0, 1]")] = 0.5,
+    score: Annotated[str | None, typer.Option(help="learnability score: regen (default) | paper "
+                                              "(the paper's confidence ranking)")] = None,
 ) -> None:
     """Split a trained run into learnable X_l and memorizable X_m by a policy; rewrites the CSVs."""
     from semready import pipeline
 
-    r = pipeline.split(run, policy, value)
-    typer.echo(f"{policy} {value}: {r['learnable']} learnable, {r['memorizable']} memorizable of {r['items']} "
-               f"(learnability threshold {r['threshold']:.4f})")
+    r = pipeline.split(run, policy, value, score)
+    typer.echo(f"{r['score']} score, {policy} {value}: {r['learnable']} learnable, {r['memorizable']} "
+               f"memorizable of {r['items']} (learnability threshold {r['threshold']:.4f})")
 
 
 @app.command()

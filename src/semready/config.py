@@ -70,6 +70,14 @@ class LossConfig(_Section):
     anti_collapse_weight: float = Field(5.0, ge=0.0)
 
 
+class RankConfig(_Section):
+    """Learnability score (see :mod:`semready.rank`)."""
+
+    score: Literal["regen", "paper"] = "regen"
+    regen_rank: int = Field(128, ge=1, le=100_000, description="rank r of the shared refinement basis")
+    regen_resolution: int = Field(32, ge=4, le=1024, description="working resolution of the regen model")
+
+
 class TrainConfig(_Section):
     epochs: int = Field(20, ge=1, le=100_000)
     batch_size: int = Field(256, ge=2, le=65_536)
@@ -98,6 +106,7 @@ class SemreadyConfig(_Section):
     model: ModelConfig = ModelConfig()
     bank: BankConfig = BankConfig()
     loss: LossConfig = LossConfig()
+    rank: RankConfig = RankConfig()
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")

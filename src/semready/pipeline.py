@@ -16,15 +16,24 @@ from typing import Any
 import numpy as np
 
 from semready import io
-from semready.config import SemreadyConfig, build_config, load_config_file
+from semready.config import SemreadyConfig, build_config, dump_config, load_config_file
 from semready.data import ImageData, iter_batches, load_data
 from semready.errors import SemreadyError
 from semready.infer import TrainedRun, load_run
 from semready.metrics import clustering_scores, kmeans_clusters
 from semready.plots import plot_run
-from semready.rank import DEFAULT_FLOOR, cluster_confidence, learnability, learnable_threshold, rank_and_split
+from semready.rank import (
+    DEFAULT_FLOOR,
+    SCORES,
+    learnability_scores,
+    learnable_threshold,
+    paper_learnability,
+    rank_and_split,
+)
+from semready.regen import RegenerationModel
 from semready.train import Trainer
 
+REGEN = "regen.safetensors"
 SAMPLE_COLUMNS = ["index", "cluster", "confidence", "learnability", "rank", "split"]
 CLUSTER_COLUMNS = ["cluster", "size", "confidence", "rank", "split"]
 
@@ -70,37 +79,41 @@ def write_csv(path: Path, columns: list[str], table: dict[str, np.ndarray]) -> N
 
 def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
     a = run.assign_all(data.images)
-    return write_split(run.run_dir, a.clusters, a.confidence, run.teacher.clusters, data, "confidence",
-                       DEFAULT_FLOOR)
+    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, "confidence", DEFAULT_FLOOR)
 
 
-def write_split(run_dir: Path, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
-                data: ImageData | None, policy: str, value: float) -> dict[str, Any]:
-    """Rank, apply the policy, and write samples.csv, clusters.csv and split.json (the policy and threshold)."""
-    c_conf = cluster_confidence(clusters, confidence, n_clusters)
-    threshold = learnable_threshold(learnability(confidence, c_conf[clusters]), policy, value)
-    items, table = rank_and_split(clusters, confidence, n_clusters, threshold)
+def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confidence: np.ndarray,
+                data: ImageData, policy: str, value: float) -> dict[str, Any]:
+    """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen language, plots."""
+    n_clusters = cfg.model.clusters
+    learn, regen = learnability_scores(cfg.rank, clusters, confidence, n_clusters, data.images, cfg.train.seed)
+    threshold = learnable_threshold(learn, policy, value)
+    items, table = rank_and_split(clusters, confidence, learn, n_clusters, threshold)
     cols = list(SAMPLE_COLUMNS)
-    if data is not None and data.labels is not None:
+    if data.labels is not None:
         items["label"] = data.labels
         cols.append("label")
     write_csv(run_dir / "samples.csv", cols, items)
     write_csv(run_dir / "clusters.csv", CLUSTER_COLUMNS, table)
-    plot_run(run_dir, items, table, threshold, None if data is None else data.images,
-             None if data is None else data.classes)
+    if regen is not None:
+        regen.save(run_dir / REGEN)
+    plot_run(run_dir, items, table, threshold, data.images, data.classes)
     n_learnable = int((items["split"] == "learnable").sum())
-    summary = {"policy": policy, "value": value, "threshold": threshold, "items": len(clusters),
-               "learnable": n_learnable, "memorizable": len(clusters) - n_learnable}
+    summary = {"score": cfg.rank.score, "policy": policy, "value": value, "threshold": threshold,
+               "items": len(clusters), "learnable": n_learnable, "memorizable": len(clusters) - n_learnable}
     io.write_json(run_dir / "split.json", summary)
     return {**summary, "cluster_sizes": table["size"].tolist()}
 
 
-def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAULT_FLOOR) -> dict[str, Any]:
-    """Re-split a trained run with another policy: rewrites samples.csv, clusters.csv and split.json."""
+def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAULT_FLOOR,
+          score: str | None = None) -> dict[str, Any]:
+    """Re-split a trained run by a policy (and optionally another learnability score); rewrites its outputs."""
     run_dir = Path(run_dir)
     path = run_dir / "samples.csv"
     if not path.is_file():
         raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
+    if score is not None and score not in SCORES:
+        raise SemreadyError(f"unknown learnability score {score!r}: choose one of {', '.join(SCORES)}")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
@@ -108,11 +121,14 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     clusters = np.array([int(r["cluster"]) for r in rows])
     confidence = np.array([float(r["confidence"]) for r in rows])
     cfg = load_config_file(run_dir / "config.yaml")
-    data = load_data(cfg.data.spec, image_size=cfg.data.image_size)  # for labels and the item grids
+    if score is not None and score != cfg.rank.score:
+        cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
+        io.write_text(run_dir / "config.yaml", dump_config(cfg))
+    data = load_data(cfg.data.spec, image_size=cfg.data.image_size)  # pixels for regen, labels, item grids
     if len(data) != len(rows):
         raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(rows)}: "
                             "restore the training data or retrain")
-    return write_split(run_dir, clusters, confidence, cfg.model.clusters, data, policy, value)
+    return write_split(run_dir, cfg, clusters, confidence, data, policy, value)
 
 
 def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: int = 512,
@@ -131,13 +147,22 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
     cluster_conf = _training_cluster_confidence(run)
     threshold = _split_threshold(run.run_dir)
     size = image_size or run.image_shape[1]
+    regen = None
+    if run.cfg.rank.score == "regen":
+        if not (run.run_dir / REGEN).is_file():
+            raise SemreadyError(f"{run.run_dir} has no {REGEN}: re-split it (`semready split {run.run_dir}`) "
+                                "or pass through the paper score (`semready split --score paper`)")
+        regen = RegenerationModel.load(run.run_dir / REGEN)
     n = 0
     with io.atomic_text(out_csv) as fh:
         writer = csv.writer(fh)
         writer.writerow(["index", "cluster", "confidence", "learnability", "split"])
         for images, _ in iter_batches(spec, batch_size, image_size=size, download=download):
             a = run.assign_batch(images)
-            learn = learnability(a.confidence, cluster_conf[a.clusters])
+            if regen is not None:
+                learn = 1.0 - regen.unexplained_images(images, a.clusters)
+            else:
+                learn = paper_learnability(a.confidence, cluster_conf[a.clusters])
             for j in range(len(a.clusters)):
                 writer.writerow([n + j, int(a.clusters[j]), f"{a.confidence[j]:.6f}", f"{learn[j]:.6f}",
                                  "learnable" if learn[j] >= threshold else "memorizable"])

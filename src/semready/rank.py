@@ -1,23 +1,30 @@
 """Ranking deep clusters by confidence and splitting X into learnable X_l and memorizable X_m (Sec. III-B).
 
-Provisional definitions (PROTOCOL.md §2), to be refined by the ranking issue:
+Definitions (PROTOCOL.md §2, with the change stated in docs/method.md):
 - item confidence c_i = max_l P_il (eq. 3, against the trained bank);
-- cluster confidence C_l = mean c_i over the cluster's members (0 for an empty cluster);
-- learnability s_i = sqrt(c_i · C_{l(i)}), a graded score in [0, 1];
-- split: a threshold on s_i chosen by a policy:
-  ``confidence`` (value = the floor: learnable iff s_i ≥ value), ``budget`` (value = the memorizable fraction:
-  the ⌈value·N⌉ least learnable items are memorizable), ``complexity`` (needs the language complexity Γ of the
-  semantic-language issue; refused until then).
+- cluster confidence C_l = mean c_i over the cluster's members (0 for an empty cluster); clusters are ranked
+  by C_l, most confident first;
+- learnability s_i ∈ [0, 1], by score:
+  ``paper``: s_i = sqrt(c_i · C_{l(i)}) — the paper's confidence ranking, item and cluster combined;
+  ``regen``: s_i = 1 − u_i, the share of the item the semantic language regenerates (:mod:`semready.regen`);
+- split: a threshold on s_i chosen by a policy: ``confidence`` (value = the floor: learnable iff s_i ≥ value),
+  ``budget`` (value = the memorizable fraction: the ⌈value·N⌉ least learnable items, up to ties, are
+  memorizable), ``complexity`` (needs the language complexity Γ of the semantic-language issue; refused until
+  then).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from semready.config import RankConfig
 from semready.errors import SemreadyError
+from semready.regen import RegenerationModel, cross_fitted_unexplained
 
 DEFAULT_FLOOR = 0.5
 POLICIES = ("confidence", "budget", "complexity")
+SCORES = ("regen", "paper")
 
 
 def cluster_confidence(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -34,8 +41,20 @@ def ranks_descending(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def learnability(item_conf: np.ndarray, cluster_conf_of_item: np.ndarray) -> np.ndarray:
+def paper_learnability(item_conf: np.ndarray, cluster_conf_of_item: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(item_conf, 0, 1) * np.clip(cluster_conf_of_item, 0, 1))
+
+
+def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
+                        images: torch.Tensor | None, seed: int = 0
+                        ) -> tuple[np.ndarray, RegenerationModel | None]:
+    """Per-item learnability for a stream, and the regen language fitted on it (None for ``paper``)."""
+    if cfg.score == "paper":
+        return paper_learnability(confidence, cluster_confidence(clusters, confidence, n_clusters)[clusters]), None
+    if images is None:
+        raise SemreadyError("the regen learnability needs the items' pixels: load the run's data")
+    u, model = cross_fitted_unexplained(images, clusters, n_clusters, cfg.regen_rank, cfg.regen_resolution, seed)
+    return 1.0 - u, model
 
 
 def learnable_threshold(learn: np.ndarray, policy: str, value: float) -> float:
@@ -55,11 +74,10 @@ def learnable_threshold(learn: np.ndarray, policy: str, value: float) -> float:
     return float(np.sort(learn)[k])
 
 
-def rank_and_split(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
-                   threshold: float = DEFAULT_FLOOR) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def rank_and_split(clusters: np.ndarray, confidence: np.ndarray, learn: np.ndarray, n_clusters: int,
+                   threshold: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-item and per-cluster tables (column name -> array). Every item lands in exactly one split."""
     c_conf = cluster_confidence(clusters, confidence, n_clusters)
-    learn = learnability(confidence, c_conf[clusters])
     learnable = learn >= threshold
     sizes = np.bincount(clusters, minlength=n_clusters)
     n_learnable = np.bincount(clusters, weights=learnable, minlength=n_clusters)
