@@ -13,7 +13,7 @@ from semready.experiments.clustering import print_table, run_clustering_benchmar
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap.add_argument("--minutes", type=float, default=8.0, help="training budget per method")
+    ap.add_argument("--minutes", type=float, default=9.0, help="training budget per method")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/clustering.json")
     args = ap.parse_args()

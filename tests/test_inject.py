@@ -65,3 +65,16 @@ def test_fraction_and_bad_requests(clean):
         inject(clean, {"blur": 3})
     with pytest.raises(SemreadyError, match="pool images"):
         inject(clean, {"rare": 3})
+
+
+def test_detection_peers_rank_noise_first(clean):
+    from semready.experiments.detection import knn_distance, pca_residual, per_family
+    from semready.regen import pixel_vectors
+
+    s = inject(clean, {"noise": 10, "scrambled": 10}, seed=6)
+    px = pixel_vectors(s.data.images, 32).numpy()
+    ref = pixel_vectors(load_data("sample").images[1000:1400], 32).numpy()
+    knn = per_family(s, knn_distance(px, k=5))
+    pca = per_family(s, pca_residual(px, ref, 32))
+    assert set(knn) == {"noise", "scrambled"}  # no rare items injected: no rare row
+    assert knn["noise"]["auroc"] > 0.95 and pca["noise"]["auroc"] > 0.95 and pca["scrambled"]["auroc"] > 0.9

@@ -131,7 +131,7 @@ def evaluate(
 @app.command()
 def bench(
     out: Annotated[Path | None, typer.Option("--out", help="JSON file for the results")] = None,
-    minutes: Annotated[float, typer.Option(help="training budget per method (minutes)")] = 8.0,
+    minutes: Annotated[float, typer.Option(help="training budget per method (minutes)")] = 9.0,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="folder with cifar10_train10k.npz and "
                                            "cifar10_test.npz")] = Path("../shared/data"),
 ) -> None:
