@@ -75,10 +75,14 @@ def marginal_entropy_deficit(p: torch.Tensor) -> torch.Tensor:
 
 def normalized_marginal_entropy(labels: torch.Tensor, clusters: int) -> float:
     """H(cluster sizes)/log M in [0, 1] for hard labels: 1 = balanced, 0 = collapsed to one cluster."""
-    sizes = torch.bincount(labels, minlength=clusters).float()
-    p = sizes / sizes.sum().clamp_min(1)
+    return normalized_size_entropy(torch.bincount(labels, minlength=clusters))
+
+
+def normalized_size_entropy(sizes: torch.Tensor) -> float:
+    """H(sizes / Σ sizes)/log M for M cluster sizes (the collapse check logged every epoch)."""
+    p = sizes.float() / sizes.sum().clamp_min(1)
     h = -(p * p.clamp_min(1e-12).log()).sum()
-    return float(h / math.log(clusters))
+    return float(h / math.log(len(sizes)))
 
 
 def total_loss(l_i: torch.Tensor, l_d: torch.Tensor, anti: torch.Tensor, eta: float, epsilon: float,
@@ -94,5 +98,6 @@ __all__ = [
     "instance_discrimination",
     "marginal_entropy_deficit",
     "normalized_marginal_entropy",
+    "normalized_size_entropy",
     "total_loss",
 ]

@@ -36,7 +36,7 @@ from semready.losses import (
     cluster_probabilities,
     instance_discrimination,
     marginal_entropy_deficit,
-    normalized_marginal_entropy,
+    normalized_size_entropy,
     total_loss,
 )
 from semready.model import Teacher, momentum_update
@@ -204,8 +204,7 @@ class Trainer:
         self.seconds += seconds
         revived = self.revive_dead_clusters(sizes) if self.clusters_active() else 0
         mean = sums / self.steps_per_epoch
-        entropy = normalized_marginal_entropy(torch.repeat_interleave(
-            torch.arange(self.teacher.clusters), sizes), self.teacher.clusters)
+        entropy = normalized_size_entropy(sizes)
         collapsed = self.epoch > cfg.train.warmup_epochs and entropy < cfg.train.collapse_threshold
         return {
             "epoch": self.epoch, "steps": self.step, "loss": mean[0], "l_i": mean[1], "l_d": mean[2],
