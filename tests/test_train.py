@@ -247,3 +247,24 @@ def test_corrupt_or_foreign_checkpoint_is_refused_clearly(tmp_path, tiny_cfg):
     (run / "state.json").write_text("{not json")
     with pytest.raises(SemreadyError, match="corrupt"):
         load_run(run)
+
+
+def test_router_routes_one_batch_at_a_time(tmp_path, tiny_cfg, tiny_npz):
+    from semready.router import Router
+
+    run = tmp_path / "run"
+    pipeline.train(run, tiny_cfg, progress=False)
+    router = Router.from_run(run)
+    data = load_data(f"npz:{tiny_npz}")
+    whole = router.route_batch(data.images)
+    parts = [router.route_batch(data.images[i:i + 16]) for i in range(0, 120, 16)]
+    np.testing.assert_array_equal(np.concatenate([p.clusters for p in parts]), whole.clusters)
+    np.testing.assert_allclose(np.concatenate([p.learnability for p in parts]), whole.learnability, atol=1e-6)
+    assert set(whole.split) <= {"learnable", "memorizable"}
+    assert ((whole.learnability >= router.threshold) == (whole.split == "learnable")).all()
+    pipeline.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv", batch_size=16)
+    routed = read_csv(tmp_path / "r.csv")
+    assert [r["split"] for r in routed] == whole.split.tolist()
+    (run / "regen.safetensors").unlink()
+    with pytest.raises(SemreadyError, match="regen.safetensors"):
+        Router.from_run(run)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,12 @@ from semready.rank import (
     SCORES,
     learnability_scores,
     learnable_threshold,
-    paper_learnability,
     rank_and_split,
 )
-from semready.regen import RegenerationModel
+from semready.regen import REGEN_FILE
+from semready.router import Router
 from semready.train import Trainer
 
-REGEN = "regen.safetensors"
 SAMPLE_COLUMNS = ["index", "cluster", "confidence", "learnability", "rank", "split"]
 CLUSTER_COLUMNS = ["cluster", "size", "confidence", "rank", "split"]
 
@@ -96,7 +94,7 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     write_csv(run_dir / "samples.csv", cols, items)
     write_csv(run_dir / "clusters.csv", CLUSTER_COLUMNS, table)
     if regen is not None:
-        regen.save(run_dir / REGEN)
+        regen.save(run_dir / REGEN_FILE)
     plot_run(run_dir, items, table, threshold, data.images, data.classes)
     n_learnable = int((items["split"] == "learnable").sum())
     summary = {"score": cfg.rank.score, "policy": policy, "value": value, "threshold": threshold,
@@ -135,59 +133,27 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
           image_size: int | None = None, download: bool = False) -> int:
     """Stream ``spec`` through a trained teacher in batches; write one row per item. Returns the item count.
 
-    Memory is constant in the stream length: each batch is assigned and written before the next is read.
-    Items are split with the run's current threshold (split.json, set by training or ``split``), using the
-    cluster confidences measured on the training data (clusters.csv). There is no ``rank`` column: ranking
-    needs the whole stream, which would break constant memory.
+    Memory is constant in the stream length: each batch is routed (:class:`~semready.router.Router`) and
+    written before the next is read. There is no ``rank`` column: ranking needs the whole stream.
     """
-    run = load_run(run_dir)
+    router = Router.from_run(run_dir)
     out_csv = Path(out_csv)
     if out_csv.is_dir():
         raise SemreadyError(f"--out {out_csv} is a directory: give a .csv file path")
-    cluster_conf = _training_cluster_confidence(run)
-    threshold = _split_threshold(run.run_dir)
-    size = image_size or run.image_shape[1]
-    regen = None
-    if run.cfg.rank.score == "regen":
-        if not (run.run_dir / REGEN).is_file():
-            raise SemreadyError(f"{run.run_dir} has no {REGEN}: re-split it (`semready split {run.run_dir}`) "
-                                "or pass through the paper score (`semready split --score paper`)")
-        regen = RegenerationModel.load(run.run_dir / REGEN)
+    size = image_size or router.run.image_shape[1]
     n = 0
     with io.atomic_text(out_csv) as fh:
         writer = csv.writer(fh)
         writer.writerow(["index", "cluster", "confidence", "learnability", "split"])
         for images, _ in iter_batches(spec, batch_size, image_size=size, download=download):
-            a = run.assign_batch(images)
-            if regen is not None:
-                learn = 1.0 - regen.unexplained_images(images, a.clusters)
-            else:
-                learn = paper_learnability(a.confidence, cluster_conf[a.clusters])
-            for j in range(len(a.clusters)):
-                writer.writerow([n + j, int(a.clusters[j]), f"{a.confidence[j]:.6f}", f"{learn[j]:.6f}",
-                                 "learnable" if learn[j] >= threshold else "memorizable"])
-            n += len(a.clusters)
+            r = router.route_batch(images)
+            for j in range(len(r.clusters)):
+                writer.writerow([n + j, int(r.clusters[j]), f"{r.confidence[j]:.6f}", f"{r.learnability[j]:.6f}",
+                                 r.split[j]])
+            n += len(r.clusters)
     if n == 0:
         raise SemreadyError(f"data {spec} is empty: nothing to route")
     return n
-
-
-def _split_threshold(run_dir: Path) -> float:
-    path = run_dir / "split.json"
-    if not path.is_file():
-        return DEFAULT_FLOOR
-    return float(json.loads(path.read_text())["threshold"])
-
-
-def _training_cluster_confidence(run: TrainedRun) -> np.ndarray:
-    path = run.run_dir / "clusters.csv"
-    if not path.is_file():
-        raise SemreadyError(f"{run.run_dir} has no clusters.csv: its training did not finish; resume it")
-    conf = np.zeros(run.teacher.clusters)
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            conf[int(row["cluster"])] = float(row["confidence"])
-    return conf
 
 
 def evaluate(run_dir: str | Path, spec: str, *, image_size: int | None = None, download: bool = False,

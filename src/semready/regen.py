@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from semready import io
 
 EPS = 1e-8
+REGEN_FILE = "regen.safetensors"  # the language fitted on a run's training stream, used to score new data
 
 
 def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
