@@ -82,8 +82,8 @@ def split(
     policy: Annotated[str, typer.Option(help="confidence (value = learnability floor) | budget (value = "
                                         "memorizable fraction) | complexity")] = "confidence",
     value: Annotated[float, typer.Option(help="the policy's value, in [0, 1]")] = 0.5,
-    score: Annotated[str | None, typer.Option(help="learnability score: regen (default) | paper "
-                                              "(the paper's confidence ranking)")] = None,
+    score: Annotated[str | None, typer.Option(help="learnability score: regen | paper "
+                                              "(the paper's confidence ranking); default: keep the run's")] = None,
 ) -> None:
     """Split a trained run into learnable X_l and memorizable X_m by a policy; rewrites the CSVs."""
     from semready import pipeline
