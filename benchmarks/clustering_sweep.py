@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from _common import SHARED_DATA as DATA
 
 from semready.config import build_config
 from semready.data import load_data
@@ -19,8 +20,6 @@ from semready.infer import TrainedRun
 from semready.metrics import clustering_scores, kmeans_clusters
 from semready.train import Trainer
 from semready.views import prepare_eval
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main(minutes: float, variants: dict) -> None:

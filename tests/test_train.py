@@ -1,6 +1,8 @@
 """Training end to end on a tiny real dataset: outputs, resume, ablations, collapse bookkeeping."""
 
 import csv
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,10 +82,8 @@ def test_no_deadlock_with_cluster_aware_negatives_from_step_one(tmp_path, tiny_n
 
 def test_training_moves_the_encoder_and_ema_follows(tiny_cfg):
     data = load_data(tiny_cfg.data.spec)
-    import tempfile
-
     with tempfile.TemporaryDirectory() as d:
-        trainer = Trainer(tiny_cfg, data, __import__("pathlib").Path(d), progress=False)
+        trainer = Trainer(tiny_cfg, data, Path(d), progress=False)
         before = {k: v.clone() for k, v in trainer.teacher.state_dict().items()}
         trainer.fit()
         after = trainer.teacher.state_dict()
@@ -243,7 +243,7 @@ def test_corrupt_or_foreign_checkpoint_is_refused_clearly(tmp_path, tiny_cfg):
     ckpt.write_bytes(pickle.dumps({"w": Boom()}))  # a crafted pickle in place of the checkpoint
     with pytest.raises(SemreadyError, match="not a valid safetensors checkpoint"):
         load_run(run)
-    assert not (tmp_path / "PWNED").exists() and not __import__("pathlib").Path("PWNED").exists()
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
     (run / "state.json").write_text("{not json")
     with pytest.raises(SemreadyError, match="corrupt"):
         load_run(run)

@@ -119,14 +119,17 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     clusters = np.array([int(r["cluster"]) for r in rows])
     confidence = np.array([float(r["confidence"]) for r in rows])
     cfg = load_config_file(run_dir / "config.yaml")
-    if score is not None and score != cfg.rank.score:
+    rescored = score is not None and score != cfg.rank.score
+    if rescored:
         cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
-        io.write_text(run_dir / "config.yaml", dump_config(cfg))
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size)  # pixels for regen, labels, item grids
     if len(data) != len(rows):
         raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(rows)}: "
                             "restore the training data or retrain")
-    return write_split(run_dir, cfg, clusters, confidence, data, policy, value)
+    result = write_split(run_dir, cfg, clusters, confidence, data, policy, value)
+    if rescored:  # only once the new split is written, so a failed split leaves the run as it was
+        io.write_text(run_dir / "config.yaml", dump_config(cfg))
+    return result
 
 
 def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: int = 512,

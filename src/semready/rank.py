@@ -46,13 +46,11 @@ def paper_learnability(item_conf: np.ndarray, cluster_conf_of_item: np.ndarray) 
 
 
 def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
-                        images: torch.Tensor | None, seed: int = 0
+                        images: torch.Tensor, seed: int = 0
                         ) -> tuple[np.ndarray, RegenerationModel | None]:
     """Per-item learnability for a stream, and the regen language fitted on it (None for ``paper``)."""
     if cfg.score == "paper":
         return paper_learnability(confidence, cluster_confidence(clusters, confidence, n_clusters)[clusters]), None
-    if images is None:
-        raise SemreadyError("the regen learnability needs the items' pixels: load the run's data")
     u, model = cross_fitted_unexplained(images, clusters, n_clusters, cfg.regen_rank, cfg.regen_resolution, seed)
     return 1.0 - u, model
 

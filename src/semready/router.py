@@ -76,5 +76,3 @@ def _training_cluster_confidence(run: TrainedRun) -> np.ndarray:
         for row in csv.DictReader(fh):
             conf[int(row["cluster"])] = float(row["confidence"])
     return conf
-
-

@@ -100,14 +100,14 @@ class Trainer:
             momentum_update(tm.encoder, tm.momentum_encoder, cfg.train.ema)
             b = tm.momentum_encoder(x2)
         keys = tm.bank.valid_keys()
-        bank_logits = tm.cluster_head(keys)  # organises the bank per cluster C_l
         with torch.no_grad():
-            key_clusters = tm.cluster_head(b).argmax(dim=1)
+            key_clusters = tm.cluster_head(b).argmax(dim=1)  # i's cluster; also the epoch's size statistics
 
         zero = a.new_zeros(())
         l_d = anti = zero
         mask = None
         if self.clusters_active():
+            bank_logits = tm.cluster_head(keys)  # organises the bank per cluster C_l
             if cfg.loss.cluster_loss:
                 membership = torch.softmax(bank_logits, dim=1)
                 l_d = cluster_discrimination(cluster_probabilities(a, keys, membership, cfg.loss.tau))

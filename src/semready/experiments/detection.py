@@ -26,8 +26,8 @@ from semready.data.inject import FAMILIES, InjectedStream, inject
 from semready.errors import SemreadyError
 from semready.experiments.clustering import instance_only
 from semready.infer import TrainedRun
-from semready.rank import cluster_confidence, paper_learnability
-from semready.regen import cross_fitted_unexplained, pixel_vectors
+from semready.rank import learnability_scores
+from semready.regen import pixel_vectors
 from semready.train import Trainer
 
 
@@ -67,13 +67,16 @@ def _teacher(stream: InjectedStream, minutes: float, seed: int, ablate: bool, wo
     trainer.fit()
     run = TrainedRun(work, cfg, trainer.teacher.eval(), trainer.device, tuple(stream.data.images.shape[1:]))
     a = run.assign_all(stream.data.images, with_features=True)
-    u, _ = cross_fitted_unexplained(stream.data.images, a.clusters, cfg.model.clusters, cfg.rank.regen_rank,
-                                    cfg.rank.regen_resolution, seed)
-    paper = paper_learnability(a.confidence, cluster_confidence(a.clusters, a.confidence,
-                                                                cfg.model.clusters)[a.clusters])
+
+    def memorizability(score: str) -> np.ndarray:  # 1 − learnability, as the run would rank its items
+        rank_cfg = cfg.rank.model_copy(update={"score": score})
+        learn, _ = learnability_scores(rank_cfg, a.clusters, a.confidence, cfg.model.clusters,
+                                       stream.data.images, seed)
+        return 1.0 - learn
+
     feats = a.features / np.linalg.norm(a.features, axis=1, keepdims=True).clip(min=1e-12)
-    return {"regen": u, "paper": 1.0 - paper, "features": feats, "epochs": trainer.epoch,
-            "seconds": trainer.seconds}
+    return {"regen": memorizability("regen"), "paper": memorizability("paper"), "features": feats,
+            "epochs": trainer.epoch, "seconds": trainer.seconds}
 
 
 def score_methods(stream: InjectedStream, data_dir: Path, minutes: float, seed: int, work: Path
