@@ -1,9 +1,11 @@
 """Checkpoints: tensors in safetensors (no pickle, safe to load from anyone), the rest in JSON.
 
 ``checkpoint.safetensors`` holds the teacher (query and momentum encoders, cluster head, bank) under
-``teacher.*`` and the SGD momentum buffers under ``optim.<i>.momentum_buffer``; ``state.json`` holds the
-position (completed epochs, steps), the learning rate and the per-epoch log. Both are written atomically,
-the tensors first, so a ``state.json`` always describes a complete tensor file.
+``teacher.*``, the SGD momentum buffers under ``optim.<i>.momentum_buffer``, and — in its header metadata —
+the JSON state: the position (completed epochs, steps), the per-epoch log and the data's shape. One atomic
+rename therefore commits tensors and position together, so a crash at any instant leaves a checkpoint that
+resumes exactly. ``state.json`` is a readable copy written after it; where the two disagree (a crash between
+the renames) the checkpoint's own state wins.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from semready import io
 from semready.errors import SemreadyError
 
 CHECKPOINT = "checkpoint.safetensors"
 STATE = "state.json"
+STATE_KEY = "semready_state"
 FORMAT_VERSION = 1
 
 
@@ -31,8 +34,31 @@ def save_checkpoint(run_dir: Path, teacher: torch.nn.Module, optimizer: torch.op
         for i, s in optimizer.state_dict()["state"].items():
             if s.get("momentum_buffer") is not None:
                 tensors[f"optim.{i}.momentum_buffer"] = s["momentum_buffer"].detach().cpu().contiguous()
-    io.write_with(run_dir / CHECKPOINT, lambda p: save_file(tensors, str(p)))
-    io.write_json(run_dir / STATE, {"format_version": FORMAT_VERSION, **state})
+    full = {"format_version": FORMAT_VERSION, **state}
+    meta = {STATE_KEY: json.dumps(full)}
+    io.write_with(run_dir / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=meta))
+    io.write_json(run_dir / STATE, full)
+
+
+def read_tensors(path: Path, fix: str = "retrain") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """All tensors and the header metadata of a safetensors file; anything else (a pickle, a truncated or
+    foreign file) is a :class:`SemreadyError`. Never unpickles."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        line = " ".join(str(exc).split())[:120]
+        raise SemreadyError(f"{path} is not a valid safetensors checkpoint ({line}); it may be truncated or "
+                            f"not ours: {fix}") from None
+    return tensors, meta
+
+
+def _check_state(state: Any, source: str) -> dict[str, Any]:
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise SemreadyError(f"{source} has an unsupported format: it was written by another semready version; "
+                            "retrain with this one")
+    return state
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
@@ -40,27 +66,28 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SemreadyError(f"{run_dir} holds no trained teacher ({STATE} missing): run `semready train "
                             f"--out {run_dir}` first")
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise SemreadyError(f"{path} is corrupt (not JSON): retrain or restore it from a backup") from None
-    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
-        raise SemreadyError(f"{path} has an unsupported format: it was written by another semready version")
-    return state
+    state = io.read_json(path, "retrain or restore it from a backup")
+    return _check_state(state, str(path))
 
 
 def load_checkpoint(run_dir: Path, teacher: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore tensors into ``teacher`` (and ``optimizer``); return the JSON state. Never unpickles."""
-    state = read_state(run_dir)
+    """Restore tensors into ``teacher`` (and ``optimizer``); return the state. Never unpickles."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
+        if not (run_dir / STATE).is_file():
+            raise SemreadyError(f"{run_dir} holds no trained teacher ({CHECKPOINT} missing): run `semready "
+                                f"train --out {run_dir}` first")
         raise SemreadyError(f"{run_dir} has no {CHECKPOINT}: the run never finished an epoch; retrain it")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise SemreadyError(f"{path} is not a valid safetensors checkpoint ({exc}); it may be truncated or "
-                            "not ours: retrain") from None
+    tensors, meta = read_tensors(path)
+    if STATE_KEY in meta:
+        try:
+            state = json.loads(meta[STATE_KEY])
+        except json.JSONDecodeError:
+            raise SemreadyError(f"{path} holds a corrupt state header: retrain") from None
+        state = _check_state(state, str(path))
+    else:  # written before the state moved into the checkpoint
+        state = read_state(run_dir)
     model_sd = {k[len("teacher."):]: v for k, v in tensors.items() if k.startswith("teacher.")}
     try:
         teacher.load_state_dict(model_sd, strict=True)

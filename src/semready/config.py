@@ -136,6 +136,17 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_text(path: Path, fix: str) -> str:
+    if not path.is_file():
+        raise SemreadyError(f"config {path} {'is a directory' if path.is_dir() else 'does not exist'}: {fix}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SemreadyError(f"config {path} is not text (binary or not UTF-8): {fix}") from None
+    except OSError as exc:
+        raise SemreadyError(f"cannot read config {path} ({exc.strerror or exc}): {fix}") from None
+
+
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
@@ -167,7 +178,7 @@ def build_config(
         path = Path(config_file)
         if not path.is_file():
             raise SemreadyError(f"config file {path} does not exist: check the path")
-        user = _read_yaml(path.read_text(), str(path))
+        user = _read_yaml(_read_text(path, "save it as UTF-8 YAML text"), str(path))
         raw = _deep_merge(raw, user)
         preset = user.get("preset", preset)
         source = str(path)
@@ -182,7 +193,7 @@ def build_config(
 def load_config_file(path: str | Path) -> SemreadyConfig:
     """A run's resolved ``config.yaml`` (no preset merging)."""
     path = Path(path)
-    raw = _read_yaml(path.read_text(), str(path))
+    raw = _read_yaml(_read_text(path, "restore it, or retrain the run"), str(path))
     try:
         return SemreadyConfig.model_validate(raw)
     except ValidationError as err:

@@ -1,6 +1,8 @@
-"""Atomic file writes: a temporary file in the same directory, fsynced, then ``os.replace``.
+"""Atomic file writes: a temporary file in the same directory, fsynced, then ``os.replace``; and safe reads.
 
-A crash mid-write leaves the previous file (or none), never a half-written one.
+A crash mid-write leaves the previous file (or none), never a half-written one. A process killed mid-write
+(SIGKILL, power loss) can leave its temporary ``.NAME.*.tmp`` file behind: :func:`remove_stale_temps` clears
+them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from semready.errors import SemreadyError
+
+TEMP_GLOB = ".*.tmp"
+
+
+def _writable_dir(path: Path) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise SemreadyError(f"cannot write {path}: its folder {parent} {what}; create the folder or choose "
+                            "another path")
+    if path.is_dir():
+        raise SemreadyError(f"cannot write {path}: it is a directory; give a file path")
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _writable_dir(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        raise SemreadyError(f"cannot write {path}: {path.parent} is not writable; fix its permissions or "
+                            "choose another output path") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -26,8 +47,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+        _fsync_dir(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -49,3 +85,24 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
     """Atomically write through a function that takes a file path (e.g. ``safetensors.torch.save_file``)."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def read_json(path: str | Path, fix: str) -> Any:
+    """Parse a JSON file we wrote; a corrupt, binary or unreadable one is a one-line :class:`SemreadyError`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise SemreadyError(f"{path} is corrupt (not JSON): {fix}") from None
+    except OSError as exc:
+        raise SemreadyError(f"cannot read {path} ({exc.strerror or exc}): {fix}") from None
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete the temporary files a killed write left in ``folder``; return how many."""
+    n = 0
+    for p in Path(folder).glob(TEMP_GLOB):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from semready import io
+from semready.checkpoint import CHECKPOINT
 from semready.config import SemreadyConfig, build_config, dump_config, load_config_file
 from semready.data import ImageData, iter_batches, load_data
 from semready.errors import SemreadyError
@@ -36,15 +37,25 @@ SAMPLE_COLUMNS = ["index", "cluster", "confidence", "learnability", "rank", "spl
 CLUSTER_COLUMNS = ["cluster", "size", "confidence", "rank", "split"]
 
 
-def prepare_run_dir(out: Path, resume: bool) -> None:
+def prepare_run_dir(out: Path, resume: bool, cfg: SemreadyConfig | None = None) -> None:
+    """Refuse an --out that cannot hold this run; clear what a killed run left half-done."""
     if out.exists() and not out.is_dir():
         raise SemreadyError(f"--out {out} is a file: choose a directory path")
     if resume:
-        if not (out / "state.json").is_file():
-            raise SemreadyError(f"--resume: {out} holds no checkpoint to resume from; drop --resume")
+        if not (out / CHECKPOINT).is_file():
+            raise SemreadyError(f"--resume: {out} holds no checkpoint to resume from (no epoch finished): "
+                                "drop --resume to start it again")
+        io.remove_stale_temps(out)
         return
-    if out.is_dir() and any(out.iterdir()):
+    if not out.is_dir():
+        return
+    left = [p for p in out.iterdir() if not p.match(io.TEMP_GLOB)]
+    # A run killed during its first checkpoint leaves only its config.yaml: the same run may start again.
+    killed_early = (cfg is not None and [p.name for p in left] == ["config.yaml"]
+                    and left[0].read_text(errors="replace") == dump_config(cfg))
+    if left and not killed_early:
         raise SemreadyError(f"--out {out} already holds files: choose a new directory or pass --resume")
+    io.remove_stale_temps(out)
 
 
 def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = False,
@@ -54,8 +65,11 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
     With ``resume`` the run's own config.yaml is used (``cfg`` is ignored); ``epochs`` may extend it.
     """
     out = Path(out)
-    prepare_run_dir(out, resume)
-    cfg = load_config_file(out / "config.yaml") if resume else (cfg or build_config())
+    if not resume:
+        cfg = cfg or build_config()
+    prepare_run_dir(out, resume, cfg)
+    if resume:
+        cfg = load_config_file(out / "config.yaml")
     if epochs is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
