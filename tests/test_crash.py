@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import semready
 from semready import io, pipeline
 from semready.cli import main
 from semready.config import build_config, dump_config
@@ -64,7 +65,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(CONFIG)
     args = ["--data", f"npz:{data}", "--config", str(cfg)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(semready.__file__).resolve().parents[1])}  # this semready
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     victim = subprocess.Popen(_train_cmd(killed, *args), env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from semready import io
+from semready.errors import SemreadyError
 
 EPS = 1e-8
 REGEN_FILE = "regen.safetensors"  # the language fitted on a run's training stream, used to score new data
@@ -81,8 +82,14 @@ class RegenerationModel:
 
     @classmethod
     def load(cls, path: Path) -> RegenerationModel:
-        t = load_file(str(path))
-        return cls(t["means"], t["basis"], int(t["resolution"]))
+        from semready.checkpoint import read_tensors
+
+        fix = "re-split the run (`semready split RUN`) to write it again"
+        t, _ = read_tensors(path, fix)
+        if {"means", "basis", "resolution"} - t.keys() or t["means"].ndim != 2 or t["basis"].ndim != 2 \
+                or t["means"].shape[1] != t["basis"].shape[1] or t["resolution"].numel() != 1:
+            raise SemreadyError(f"{path} is not a regen language (wrong tensors): {fix}")
+        return cls(t["means"].float(), t["basis"].float(), int(t["resolution"]))
 
 
 def cross_fitted_unexplained(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, rank: int = 128,

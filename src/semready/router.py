@@ -11,13 +11,13 @@ or paper, with the training clusters' confidences); the threshold is the run's c
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from semready import io
 from semready.errors import SemreadyError
 from semready.infer import TrainedRun, load_run
 from semready.rank import DEFAULT_FLOOR, paper_learnability
@@ -64,7 +64,11 @@ def _split_threshold(run_dir: Path) -> float:
     path = run_dir / "split.json"
     if not path.is_file():
         return DEFAULT_FLOOR
-    return float(json.loads(path.read_text())["threshold"])
+    split = io.read_json(path, f"re-split the run (`semready split {run_dir}`)")
+    threshold = split.get("threshold") if isinstance(split, dict) else None
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise SemreadyError(f"{path} has no numeric threshold: re-split the run (`semready split {run_dir}`)")
+    return float(threshold)
 
 
 def _training_cluster_confidence(run: TrainedRun) -> np.ndarray:
@@ -72,7 +76,10 @@ def _training_cluster_confidence(run: TrainedRun) -> np.ndarray:
     if not path.is_file():
         raise SemreadyError(f"{run.run_dir} has no clusters.csv: its training did not finish; resume it")
     conf = np.zeros(run.teacher.clusters)
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            conf[int(row["cluster"])] = float(row["confidence"])
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                conf[int(row["cluster"])] = float(row["confidence"])
+    except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError, csv.Error):
+        raise SemreadyError(f"{path} is corrupt: re-split the run (`semready split {run.run_dir}`)") from None
     return conf
