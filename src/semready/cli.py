@@ -71,6 +71,8 @@ def train(
 
     result = pipeline.train(out, cfg, resume=resume, epochs=epochs if resume else None,
                             progress=not quiet, on_epoch=show)
+    if result.get("rank", 0):  # under torchrun, rank 0 reports
+        return
     typer.echo(f"trained {result['epochs']} epochs in {result['seconds'] / 60:.1f} min -> {out}: "
                f"{result['items']} items, {result['learnable']} learnable, {result['memorizable']} memorizable; "
                f"cluster sizes {result['cluster_sizes']}")

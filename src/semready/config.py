@@ -97,6 +97,10 @@ class TrainConfig(_Section):
         0.5, ge=0.0, le=1.0, description="normalised marginal entropy below which training is flagged collapsed"
     )
     stop_on_collapse: bool = False
+    # GPU fast path (docs/config.md): all off by default, so a run means the same thing on every device.
+    amp: bool = Field(False, description="bf16 autocast for the encoders' forward passes (losses stay float32)")
+    channels_last: bool = Field(False, description="NHWC memory format for images and conv weights")
+    compile: bool = Field(False, description="torch.compile the encoders (first steps pay the compilation)")
 
 
 class SemreadyConfig(_Section):

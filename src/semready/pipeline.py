@@ -75,7 +75,9 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
     trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
     log = trainer.fit(resume=resume, on_epoch=on_epoch)
-    run = load_run(out, cfg.train.device)
+    if not trainer.dist.main:  # under torchrun, rank 0 alone scores and writes the run
+        return {"epochs": trainer.epoch, "seconds": trainer.seconds, "log": log, "rank": trainer.dist.rank}
+    run = load_run(out, str(trainer.device))
     summary = write_assignments(run, data)
     trainer.save(finished=True)
     return {"epochs": trainer.epoch, "seconds": trainer.seconds, "log": log, **summary}

@@ -8,23 +8,28 @@ Schedule (see docs/method.md):
    cluster-aware negatives (with a floor), and a collapse check every epoch;
 4. checkpoint atomically at every epoch end; ``resume`` continues from the last one. Each epoch draws its
    permutation and perturbations from a generator seeded by (seed, epoch), so a resumed run replays exactly.
+
+Under torchrun (see :mod:`semready.distributed` and docs/scaling.md) every rank draws the same permutation and
+the same views of the global batch, trains on its slice of it through DDP, and writes the all-gathered keys of
+the whole global batch into its bank, so every rank's bank and momentum encoder stay identical; rank 0 alone
+writes checkpoints, logs and the progress bar.
 """
 
 from __future__ import annotations
 
 import csv
+import inspect
 import io as _io
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from semready import io
+from semready import distributed, io
 from semready.checkpoint import load_checkpoint, save_checkpoint
 from semready.config import SemreadyConfig, dump_config
 from semready.data import ImageData
@@ -40,6 +45,7 @@ from semready.losses import (
     total_loss,
 )
 from semready.model import Teacher, momentum_update
+from semready.tb import EpochWriter
 from semready.views import two_views
 
 LOG_COLUMNS = ["epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
@@ -52,10 +58,7 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 @dataclass
 class StepOutput:
-    loss: float
-    l_i: float
-    l_d: float
-    anti: float
+    losses: torch.Tensor  # (loss, L_I, L_D, anti-collapse), detached, on the device: no sync per step
     key_clusters: torch.Tensor
 
 
@@ -73,12 +76,20 @@ class Trainer:
         if self.cfg.train.threads:
             torch.set_num_threads(self.cfg.train.threads)
         torch.manual_seed(self.cfg.train.seed)
-        self.device = resolve_device(self.cfg.train.device)
-        self.teacher = Teacher(self.cfg).to(self.device)
         t = self.cfg.train
+        self.batch_size = min(t.batch_size, len(self.data))  # the global batch, over all ranks
+        world = distributed.env_info().world
+        if self.batch_size % world:
+            raise SemreadyError(f"batch of {self.batch_size} items cannot be split over {world} processes: make "
+                                "train.batch_size a multiple of the number of processes (nproc_per_node x nnodes)")
+        self.dist, self.device = distributed.setup(resolve_device(t.device))
+        self.local_batch = self.batch_size // self.dist.world
+        self.teacher = Teacher(self.cfg).to(self.device)
+        if t.channels_last:
+            self.teacher.to(memory_format=torch.channels_last)
         params = list(self.teacher.encoder.parameters()) + list(self.teacher.cluster_head.parameters())
         self.optimizer = torch.optim.SGD(params, lr=t.lr, momentum=t.sgd_momentum, weight_decay=t.weight_decay)
-        self.batch_size = min(t.batch_size, len(self.data))
+        self.query, self.head, self.momentum = _engines(self.teacher, self.dist, self.device, t.compile)
         self.steps_per_epoch = len(self.data) // self.batch_size
         self.epoch = 0
         self.step = 0
@@ -89,16 +100,38 @@ class Trainer:
     def clusters_active(self) -> bool:
         return self.epoch >= self.cfg.train.warmup_epochs
 
+    def views(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """χ1, χ2 of the global batch, computed on the device; under DDP, this rank's slice of them."""
+        x1, x2 = two_views(self.to_device(images), self.cfg.views, gen)
+        if self.dist.enabled:
+            part = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
+            x1, x2 = x1[part], x2[part]
+        if self.cfg.train.channels_last:
+            x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
+        return x1, x2
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            return images.pin_memory().to(self.device, non_blocking=True)
+        return images.to(self.device)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp)
+
     def train_step(self, images: torch.Tensor, gen: torch.Generator) -> StepOutput:
+        return self.step_on_views(*self.views(images, gen))
+
+    def step_on_views(self, x1: torch.Tensor, x2: torch.Tensor) -> StepOutput:
+        """One SGD step on prepared views (the part `benchmarks/speed.py` compares with the minimal step)."""
         cfg, tm = self.cfg, self.teacher
-        x1, x2 = two_views(images, cfg.views, gen)
-        x1, x2 = x1.to(self.device, non_blocking=True), x2.to(self.device, non_blocking=True)
         tm.encoder.train()
         tm.momentum_encoder.train()
-        a = tm.encoder(x1)
+        with self.autocast():
+            a = self.query(x1).float()
         with torch.no_grad():
             momentum_update(tm.encoder, tm.momentum_encoder, cfg.train.ema)
-            b = tm.momentum_encoder(x2)
+            with self.autocast():
+                b = self.momentum(x2).float()
         keys = tm.bank.valid_keys()
         with torch.no_grad():
             key_clusters = tm.cluster_head(b).argmax(dim=1)  # i's cluster; also the epoch's size statistics
@@ -107,7 +140,8 @@ class Trainer:
         l_d = anti = zero
         mask = None
         if self.clusters_active():
-            bank_logits = tm.cluster_head(keys)  # organises the bank per cluster C_l
+            # organises the bank per cluster C_l; through DDP only when eq. 3-4 put a gradient on it
+            bank_logits = self.head(keys) if cfg.loss.cluster_loss else tm.cluster_head(keys).detach()
             if cfg.loss.cluster_loss:
                 membership = torch.softmax(bank_logits, dim=1)
                 l_d = cluster_discrimination(cluster_probabilities(a, keys, membership, cfg.loss.tau))
@@ -119,14 +153,18 @@ class Trainer:
         l_i = instance_discrimination(a, b, keys, cfg.loss.tau, mask)
         lam = cfg.loss.anti_collapse_weight if cfg.loss.anti_collapse else 0.0
         loss = total_loss(l_i, l_d, anti, cfg.loss.eta, cfg.loss.epsilon, lam)
-        if not torch.isfinite(loss):
-            raise SemreadyError(f"training diverged (loss {loss.item()}) at epoch {self.epoch + 1}: lower "
-                                "train.lr or check the data")
+        if self.device.type == "cpu":  # free on the CPU; accelerators check the epoch's sums (no sync per step)
+            self.check_finite(loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        tm.bank.enqueue(b.detach())
-        return StepOutput(loss.item(), l_i.item(), l_d.item(), anti.item(), key_clusters)
+        tm.bank.enqueue(distributed.all_gather_cat(b.detach(), self.dist))  # every rank's bank stays identical
+        return StepOutput(torch.stack([loss, l_i, l_d, anti]).detach(), key_clusters)
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss).all()):
+            raise SemreadyError(f"training diverged (loss {loss.flatten()[0].item()}) at epoch {self.epoch + 1}: "
+                                "lower train.lr or check the data")
 
     # -- phases -----------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -136,17 +174,23 @@ class Trainer:
         k = self.teacher.bank.size
         idx = torch.randint(len(self.data), (k,), generator=gen)
         self.teacher.momentum_encoder.train()
-        for start in range(0, k, self.batch_size):
-            x, _ = two_views(self.data.images[idx[start:start + self.batch_size]], self.cfg.views, gen)
-            self.teacher.bank.enqueue(self.teacher.momentum_encoder(x.to(self.device)))
+        for start in range(0, k, self.batch_size):  # every rank computes the same keys
+            x, _ = two_views(self.to_device(self.data.images[idx[start:start + self.batch_size]]), self.cfg.views,
+                             gen)
+            if self.cfg.train.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self.autocast():
+                self.teacher.bank.enqueue(self.momentum(x).float())
 
     def seed_prototypes(self) -> None:
         """k-means on the bank's keys initialises the M prototypes (cluster decision boundaries)."""
         from sklearn.cluster import KMeans
 
-        keys = self.teacher.bank.valid_keys().detach().cpu().numpy()
-        km = KMeans(n_clusters=self.teacher.clusters, n_init=3, random_state=self.cfg.train.seed).fit(keys)
-        self.teacher.cluster_head.seed(torch.from_numpy(km.cluster_centers_).float())
+        if self.dist.main:
+            keys = self.teacher.bank.valid_keys().detach().cpu().numpy()
+            km = KMeans(n_clusters=self.teacher.clusters, n_init=3, random_state=self.cfg.train.seed).fit(keys)
+            self.teacher.cluster_head.seed(torch.from_numpy(km.cluster_centers_).float())
+        distributed.broadcast_([self.teacher.cluster_head.prototypes.detach()], self.dist)
 
     @torch.no_grad()
     def revive_dead_clusters(self, sizes: torch.Tensor) -> int:
@@ -165,6 +209,7 @@ class Trainer:
             pick = members[torch.randint(len(members), (1,), generator=gen).item()]
             noise = 0.05 * torch.randn(pick.shape, generator=gen).to(pick)
             protos[d] = F.normalize(pick + noise, dim=0) * protos.norm(dim=1).mean()
+        distributed.broadcast_([protos.detach()], self.dist)
         return len(dead)
 
     def lr_at(self, epoch: int) -> float:
@@ -182,28 +227,35 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.epoch)
         gen = epoch_generator(cfg.train.seed, self.epoch)
-        order = torch.randperm(len(self.data), generator=gen)
-        sums = np.zeros(4)
-        sizes = torch.zeros(self.teacher.clusters, dtype=torch.long)
+        order = torch.randperm(len(self.data), generator=gen)  # the same on every rank
+        sums = torch.zeros(4, dtype=torch.float64, device=self.device)
+        sizes = torch.zeros(self.teacher.clusters, dtype=torch.long, device=self.device)
         task = progress.add_task(f"epoch {self.epoch + 1}/{cfg.train.epochs}", total=self.steps_per_epoch) \
             if progress else None
         t0 = time.perf_counter()
         for s in range(self.steps_per_epoch):
             batch = self.data.images[order[s * self.batch_size:(s + 1) * self.batch_size]]
             out = self.train_step(batch, gen)
-            sums += (out.loss, out.l_i, out.l_d, out.anti)
-            sizes += torch.bincount(out.key_clusters.cpu(), minlength=self.teacher.clusters)
+            sums += out.losses.double()
+            sizes += torch.bincount(out.key_clusters, minlength=self.teacher.clusters)
             self.step += 1
             if progress:
-                progress.update(task, advance=1, description=f"epoch {self.epoch + 1}/{cfg.train.epochs} "
-                                f"loss {out.loss:.3f}")
+                progress.update(task, advance=1)
+                if s % 10 == 0:  # reading the loss is a device sync: not every step
+                    progress.update(task, description=f"epoch {self.epoch + 1}/{cfg.train.epochs} "
+                                    f"loss {out.losses[0].item():.3f}")
+        sums = distributed.all_reduce_sum(sums, self.dist) / self.dist.world
+        sizes = distributed.all_reduce_sum(sizes, self.dist).cpu()
+        self.check_finite(sums)
+        for module in (self.teacher.encoder, self.teacher.momentum_encoder):
+            distributed.average_buffers_(module, self.dist)  # per-rank BatchNorm statistics -> one model
         seconds = time.perf_counter() - t0
         if progress:
             progress.remove_task(task)
         self.epoch += 1
         self.seconds += seconds
         revived = self.revive_dead_clusters(sizes) if self.clusters_active() else 0
-        mean = sums / self.steps_per_epoch
+        mean = (sums / self.steps_per_epoch).tolist()
         entropy = normalized_size_entropy(sizes)
         collapsed = self.epoch > cfg.train.warmup_epochs and entropy < cfg.train.collapse_threshold
         return {
@@ -221,6 +273,8 @@ class Trainer:
                 "image_shape": list(self.data.images.shape[1:]), "items": len(self.data), "log": self.log}
 
     def save(self, finished: bool = False) -> None:
+        if not self.dist.main:
+            return
         # config.yaml is written with every checkpoint: a run killed in its first epoch leaves an empty
         # directory that a plain re-run may reuse, and a resumed run's extended epochs are recorded.
         io.write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
@@ -237,7 +291,10 @@ class Trainer:
 
     # -- the whole run -----------------------------------------------------------------------------------
     def fit(self, resume: bool = False, on_epoch=None) -> list[dict]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        """Train to ``train.epochs``. Under torchrun the process group is left at the end (rank 0 goes on)."""
+        main = self.dist.main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self.resume()
         else:
@@ -245,21 +302,54 @@ class Trainer:
             if self.cfg.train.warmup_epochs == 0:
                 self.seed_prototypes()
         budget = self.cfg.train.max_minutes
-        with _progress(self.progress) as progress:
-            while self.epoch < self.cfg.train.epochs:
-                if self.epoch == self.cfg.train.warmup_epochs > 0:
-                    self.seed_prototypes()
-                row = self.run_epoch(progress)
-                self.log.append(row)
-                self.save()
-                if on_epoch:
-                    on_epoch(row)
-                if row["collapsed"] and self.cfg.train.stop_on_collapse:
-                    raise SemreadyError(f"clusters collapsed at epoch {row['epoch']} (marginal entropy "
-                                        f"{row['marginal_entropy']:.2f}): raise loss.anti_collapse_weight")
-                if budget is not None and self.seconds / 60 >= budget:
-                    break
+        tb = EpochWriter(self.run_dir, self.epoch) if main else None
+        try:
+            with _progress(self.progress and main) as progress:
+                while self.epoch < self.cfg.train.epochs:
+                    if self.epoch == self.cfg.train.warmup_epochs > 0:
+                        self.seed_prototypes()
+                    row = self.run_epoch(progress)
+                    self.log.append(row)
+                    self.save()
+                    if tb:
+                        tb.write(row)
+                    if on_epoch and main:
+                        on_epoch(row)
+                    if row["collapsed"] and self.cfg.train.stop_on_collapse:
+                        raise SemreadyError(f"clusters collapsed at epoch {row['epoch']} (marginal entropy "
+                                            f"{row['marginal_entropy']:.2f}): raise loss.anti_collapse_weight")
+                    if budget is not None and self.seconds / 60 >= budget:  # rank 0's clock decides for all
+                        stop = torch.ones(1, device=self.device)
+                    else:
+                        stop = torch.zeros(1, device=self.device)
+                    distributed.broadcast_([stop], self.dist)
+                    if stop.item():
+                        break
+        finally:
+            if tb:
+                tb.close()
+        if self.dist.enabled:
+            distributed.teardown()
         return self.log
+
+
+def _engines(teacher: Teacher, info: distributed.DistInfo, device: torch.device, compile_: bool):
+    """What the step calls: the query encoder and cluster head (DDP-wrapped under torchrun: DDP all-reduces
+    their gradients) and the momentum encoder (never wrapped: it gets no gradient, its EMA follows the synced
+    query encoder); each optionally torch.compile'd. The Teacher keeps the plain modules for checkpoints."""
+    query, head, momentum = teacher.encoder, teacher.cluster_head, teacher.momentum_encoder
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        # buffers are averaged at every epoch end (distributed.average_buffers_), not broadcast at each forward
+        no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+            else "broadcast_buffers"
+        query = DDP(query, device_ids=ids, **{no_sync: False})
+        head = DDP(head, device_ids=ids, **{no_sync: False})
+    if compile_:
+        query, momentum = torch.compile(query), torch.compile(momentum)
+    return query, head, momentum
 
 
 def validate_data_for_training(data: ImageData, cfg: SemreadyConfig) -> None:

@@ -1,0 +1,54 @@
+"""TensorBoard event files next to log.csv, when the optional ``tensorboard`` package is installed.
+
+``pip install 'semready[tb]'``, then ``tensorboard --logdir RUN/tb``. Per epoch: the losses, the normalised
+marginal entropy, the learning rate, images/s, and the cluster sizes as a histogram over cluster indices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TB_DIR = "tb"
+SCALARS = ("loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters", "lr", "images_per_s")
+
+
+def available() -> bool:
+    try:
+        import torch.utils.tensorboard  # noqa: F401  (needs the tensorboard package)
+    except ImportError:
+        return False
+    return True
+
+
+class EpochWriter:
+    """Writes one epoch row of log.csv as TensorBoard events; a no-op without tensorboard."""
+
+    def __init__(self, run_dir: Path, first_epoch: int):
+        self._w: Any = None
+        if available():
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step: a resumed run drops events past its checkpoint, so curves never double back.
+            self._w = SummaryWriter(str(run_dir / TB_DIR), purge_step=first_epoch + 1 if first_epoch else None)
+
+    def write(self, row: dict) -> None:
+        if self._w is None:
+            return
+        step = row["epoch"]
+        for key in SCALARS:
+            self._w.add_scalar(f"train/{key}", float(row[key]), step)
+        sizes = row["cluster_sizes"]
+        total = sum(sizes)
+        if total:
+            self._w.add_histogram_raw(
+                "train/cluster_sizes", min=0, max=len(sizes) - 1, num=total,
+                sum=float(sum(i * s for i, s in enumerate(sizes))),
+                sum_squares=float(sum(i * i * s for i, s in enumerate(sizes))),
+                bucket_limits=[i + 0.5 for i in range(len(sizes))], bucket_counts=[float(s) for s in sizes],
+                global_step=step)
+        self._w.flush()
+
+    def close(self) -> None:
+        if self._w is not None:
+            self._w.close()
