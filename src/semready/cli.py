@@ -148,6 +148,49 @@ def bench(
         io.write_json(out, result)
 
 
+@app.command()
+def simulate(
+    run: Annotated[Path, typer.Argument(help="a trained run directory")],
+    data: Annotated[str | None, typer.Option("--data", help="data to send (default: the run's own held-out "
+                                                            "items)")] = None,
+    scheme: Annotated[list[str] | None, typer.Option("--scheme", help="all, classical, vanilla or "
+                                                     "disentangled (repeatable)")] = None,
+    fidelity: Annotated[float | None, typer.Option("--fidelity", help="PSNR target (dB) at the receiver")] = None,
+    codec: Annotated[str | None, typer.Option("--codec", help="classical codec: png, jpeg, webp, best, zlib, "
+                                              "lzma")] = None,
+    rate: Annotated[float | None, typer.Option("--rate", help="link rate R (bit/s)")] = None,
+    payload: Annotated[int | None, typer.Option("--payload", help="packet payload (bytes)")] = None,
+    packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,
+) -> None:
+    """Teacher -> link -> apprentice for the classical, vanilla and disentangled schemes; writes RUN/kpis.json."""
+    from semready.simulate import simulate as run_simulation
+
+    overrides = {"fidelity_psnr_db": fidelity, "classical_codec": codec, "rate_bps": rate, "payload_bytes": payload,
+                 "packet_loss": packet_loss}
+    with console.status("simulating (building languages, coding, sending)..."):
+        kpis = run_simulation(run, data, scheme or ["all"], overrides,
+                              on_scheme=lambda name, _: console.print(f"  {name} done"))
+    console.print(kpi_table(kpis))
+    typer.echo(f"KPIs -> {run / 'kpis.json'}")
+
+
+def kpi_table(kpis: dict) -> Table:
+    s = kpis["settings"]
+    table = Table(title=f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB, "
+                        f"classical {s['classical_codec']}")
+    cols = [("mean |Z_i| bits", "mean_representation_bits", ".0f"), ("total bits/item", "total_bits_per_item", ".0f"),
+            ("impact (pkt/rep/s)", "semantic_impact", ".1f"), ("fidelity pass", "fidelity_pass_rate", ".3f"),
+            ("Γ nats/item", "gamma_nats_per_item", ".0f")]
+    table.add_column("scheme")
+    for title, _, _ in cols:
+        table.add_column(title, justify="right")
+    for name in ("classical", "vanilla", "disentangled"):
+        if name in kpis:
+            row = kpis[name]
+            table.add_row(name, *("-" if row.get(key) is None else format(row[key], fmt) for _, key, fmt in cols))
+    return table
+
+
 def _put(d: dict, section: str, key: str, value: Any) -> None:
     if value is not None:
         d.setdefault(section, {})[key] = value

@@ -103,6 +103,27 @@ class TrainConfig(_Section):
     compile: bool = Field(False, description="torch.compile the encoders (first steps pay the compilation)")
 
 
+class CommConfig(_Section):
+    """The semantic communication system and its KPIs (see :mod:`semready.comm`, docs/kpis.md)."""
+
+    fidelity_psnr_db: float = Field(
+        30.0, gt=0.0, le=100.0, description="the one fidelity criterion: PSNR (dB) of the regenerated item"
+    )
+    classical_codec: Literal["png", "jpeg", "webp", "best", "zlib", "lzma"] = "png"
+    payload_bytes: int = Field(1472, ge=1, le=65_507, description="packet payload (UDP over a 1,500-byte MTU)")
+    rate_bps: float = Field(1e6, gt=0.0, description="link rate R in bits per second")
+    packet_loss: float = Field(0.0, ge=0.0, lt=1.0, description="packet erasure probability")
+    bit_error_rate: float = Field(0.0, ge=0.0, lt=1.0, description="i.i.d. bit errors; a hit packet is resent")
+    max_transmissions: int = Field(16, ge=1, le=1000, description="tries per packet before it is lost")
+    language_fraction: float = Field(
+        0.5, gt=0.0, lt=1.0, description="share of the run's stream the languages are built on; the rest is sent"
+    )
+    bit_cap: int | None = Field(None, ge=1, description="most bits for one Z_i; default 8 bits per item value")
+    beta: float = Field(1.0, ge=0.0, description="β in Γ = E[cross-entropy] + β·KL(Λ‖ζ)")
+    gamma_samples: int = Field(8, ge=1, le=1000, description="Monte Carlo draws θ ~ Λ for Γ")
+    prequential_chunks: int = Field(5, ge=2, le=100, description="chunks of the prequential code length")
+
+
 class SemreadyConfig(_Section):
     preset: str = "quick"
     data: DataConfig = DataConfig()
@@ -112,6 +133,7 @@ class SemreadyConfig(_Section):
     loss: LossConfig = LossConfig()
     rank: RankConfig = RankConfig()
     train: TrainConfig = TrainConfig()
+    comm: CommConfig = CommConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> SemreadyConfig:

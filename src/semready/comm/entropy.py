@@ -1,0 +1,61 @@
+"""Semantic encoder/decoder: representations Z ↔ one range-coded bitstream (constriction).
+
+The whole stream is coded as one message (PROTOCOL §4: a stream coder's per-message overhead is a few 32-bit
+words, so code the stream and divide): all content elements (categorical, the language's prior), all ladder
+steps and lengths (uniform), then all coefficients (quantised Laplace with per-coefficient scales b_j/Δ_s).
+The decoder needs nothing but the language and the item count. Probabilities come from the language, which
+was fitted on its own items only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import constriction
+import numpy as np
+
+from semready.language import STEPS, Representations, SemanticLanguage
+
+_model = constriction.stream.model
+
+
+@dataclass
+class Bitstream:
+    words: np.ndarray  # uint32, what goes on the wire
+    items: int
+
+    @property
+    def bits(self) -> int:
+        return 32 * len(self.words)
+
+
+def _models(lang: SemanticLanguage):
+    probs = np.exp(lang.logits.double().numpy())
+    return (_model.Categorical(probs / probs.sum(), perfect=False), _model.Uniform(STEPS),
+            _model.Uniform(lang.n_values + 1), _model.QuantizedLaplace(-lang.q_max, lang.q_max))
+
+
+def encode(lang: SemanticLanguage, rep: Representations) -> Bitstream:
+    clusters, steps, lengths, coefs = _models(lang)
+    enc = constriction.stream.queue.RangeEncoder()
+    enc.encode(np.clip(rep.cluster, 0, lang.n_clusters - 1).astype(np.int32), clusters)
+    enc.encode(rep.step.astype(np.int32), steps)
+    enc.encode(rep.k.astype(np.int32), lengths)
+    if len(rep.q):
+        scales = lang.coefficient_scales(rep).numpy()
+        enc.encode(rep.q.astype(np.int32), coefs, np.zeros(len(rep.q)), scales)
+    return Bitstream(enc.get_compressed(), len(rep))
+
+
+def decode(lang: SemanticLanguage, stream: Bitstream) -> Representations:
+    clusters, steps, lengths, coefs = _models(lang)
+    dec = constriction.stream.queue.RangeDecoder(stream.words)
+    n = stream.items
+    cluster = dec.decode(clusters, n).astype(np.int64)
+    step = dec.decode(steps, n).astype(np.int64)
+    k = dec.decode(lengths, n).astype(np.int64)
+    rep = Representations(cluster, step, k, np.zeros(int(k.sum()), dtype=np.int32))
+    if len(rep.q):
+        scales = lang.coefficient_scales(rep).numpy()
+        rep.q = dec.decode(coefs, np.zeros(len(rep.q)), scales).astype(np.int32)
+    return rep

@@ -1,0 +1,71 @@
+"""The link (PROTOCOL §5): packets of a stated payload over a rate-R channel, optional errors, retransmission.
+
+A message of B bits travels as ⌈B / (8·payload)⌉ packets (the last one partial). A packet is lost with
+probability 1 − (1 − packet_loss)·(1 − BER)^(bits in the packet) and sent again until it arrives or
+``max_transmissions`` tries are spent; a message with a lost packet is undelivered. Time on the link is the
+bits of every transmission divided by R. The error draws come from a seeded generator, so a simulation repeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from semready.errors import SemreadyError
+
+
+@dataclass
+class Transfer:
+    bits: int
+    packets: int
+    transmissions: int
+    seconds: float
+    delivered: bool
+
+
+@dataclass
+class Link:
+    rate_bps: float = 1e6
+    payload_bytes: int = 1472
+    packet_loss: float = 0.0
+    bit_error_rate: float = 0.0
+    max_transmissions: int = 16
+    seed: int = 0
+    _rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.payload_bytes <= 0:
+            raise SemreadyError(f"packet payload {self.payload_bytes} bytes is not positive: use e.g. 1472")
+        if not self.rate_bps > 0:
+            raise SemreadyError(f"link rate {self.rate_bps} bit/s is not positive: set comm.rate_bps > 0")
+        if not (0 <= self.packet_loss < 1 and 0 <= self.bit_error_rate < 1):
+            raise SemreadyError("packet_loss and bit_error_rate must lie in [0, 1): fix comm.* in the config")
+        self._rng = np.random.default_rng(self.seed)
+
+    @property
+    def packet_bits(self) -> int:
+        return 8 * self.payload_bytes
+
+    def packets(self, bits: int) -> int:
+        return -(-int(bits) // self.packet_bits)
+
+    @property
+    def packet_rate(self) -> float:
+        """Packets per second an error-free link carries: R / (8·payload)."""
+        return self.rate_bps / self.packet_bits
+
+    def send(self, bits: int) -> Transfer:
+        n = self.packets(bits)
+        sizes = np.full(n, self.packet_bits)
+        if n:
+            sizes[-1] = bits - self.packet_bits * (n - 1)
+        p_ok = (1 - self.packet_loss) * (1 - self.bit_error_rate) ** sizes
+        if self.packet_loss == 0 and self.bit_error_rate == 0:
+            tries = np.ones(n, dtype=np.int64)
+        else:  # geometric number of tries, capped
+            tries = self._rng.geometric(np.clip(p_ok, 1e-300, 1.0))
+        lost = tries > self.max_transmissions
+        tries = np.minimum(tries, self.max_transmissions)
+        sent_bits = int((tries * sizes).sum())
+        return Transfer(int(bits), n, int(tries.sum()), sent_bits / self.rate_bps, not bool(lost.any()))

@@ -1,0 +1,184 @@
+"""Teacher → link → apprentice, and the three schemes of the paper's simulations (Fig. 2, Fig. 3).
+
+- ``classical``: every item through the classical codec;
+- ``vanilla``: a language built on *all* the language items (no pre-processing), every item sent semantically;
+- ``disentangled``: a language built on the learnable items X_l only; learnable items semantic, memorizable
+  items X_m classical.
+All three use the teacher's deep clusters as content elements, the same link and the same fidelity check at
+the receiver; only what the language is built on and which items take which path differ.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from semready.comm import entropy
+from semready.comm.classical import decode_item, encode_item
+from semready.comm.link import Link
+from semready.complexity import language_complexity, prequential_code_length
+from semready.config import CommConfig
+from semready.errors import SemreadyError
+from semready.kpi import (
+    attribute_stream_bits,
+    classical_impact,
+    finite_mean,
+    packets_for,
+    psnr_db,
+    semantic_impact,
+)
+from semready.language import SemanticLanguage
+
+SCHEMES = ("classical", "vanilla", "disentangled")
+
+
+@dataclass
+class Items:
+    """A stream: uint8 images N×C×H×W, the teacher's content element and split for each item."""
+
+    images: torch.Tensor
+    clusters: np.ndarray
+    learnable: np.ndarray
+    index: np.ndarray | None = None  # position in the source stream (default 0..N-1)
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = np.arange(len(self.clusters))
+
+    def subset(self, mask: np.ndarray) -> Items:
+        idx = torch.from_numpy(np.flatnonzero(mask))
+        return Items(self.images[idx], self.clusters[mask], self.learnable[mask], self.index[mask])
+
+    def __len__(self) -> int:
+        return len(self.clusters)
+
+
+def check_schemes(schemes: list[str]) -> list[str]:
+    if not schemes or "all" in schemes:
+        return list(SCHEMES)
+    bad = [s for s in schemes if s not in SCHEMES]
+    if bad:
+        raise SemreadyError(f"unknown scheme {bad[0]!r}: choose all, {', '.join(SCHEMES)}")
+    return list(dict.fromkeys(schemes))
+
+
+def build_language(scheme: str, fit: Items, n_clusters: int, cfg: CommConfig) -> SemanticLanguage:
+    chosen = fit if scheme == "vanilla" else fit.subset(fit.learnable)
+    return SemanticLanguage.build(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
+                                  built_on="all" if scheme == "vanilla" else "learnable")
+
+
+def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.ndarray]:
+    """Each item its own message through the classical codec; decoded and checked at the receiver."""
+    n = len(items)
+    out = {k: np.zeros(n) for k in ("bits", "stripped_bits", "psnr", "impact", "seconds")}
+    shape = tuple(items.images.shape[1:])
+    arr = items.images.numpy()
+    delivered = np.ones(n, dtype=bool)
+    for i in range(n):
+        enc = encode_item(arr[i], cfg.classical_codec, cfg.fidelity_psnr_db)
+        tr = link.send(enc.bits)
+        back = decode_item(enc, shape)
+        out["bits"][i], out["stripped_bits"][i] = enc.bits, 8 * enc.header_stripped_bytes
+        out["seconds"][i] = tr.seconds
+        out["psnr"][i] = float(psnr_db(torch.from_numpy(back)[None], items.images[i:i + 1])[0])
+        out["impact"][i] = classical_impact(link.packet_rate, np.array([tr.packets]),
+                                            np.array([tr.transmissions]))[0]
+        delivered[i] = tr.delivered
+    out["passed"] = delivered & (out["psnr"] >= cfg.fidelity_psnr_db)
+    out["impact"] = np.where(delivered, out["impact"], 0.0)
+    return out
+
+
+def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: Link) -> dict:
+    """Teacher encodes one range-coded stream; the apprentice decodes it, regenerates, and is checked."""
+    rep, capped = lang.represent(items.images, items.clusters, cfg.bit_cap)
+    stream = entropy.encode(lang, rep)
+    tr = link.send(stream.bits)
+    timings = []
+    for _ in range(3):  # the apprentice: decode the stream, regenerate every item (best of 3: machine noise)
+        t0 = time.perf_counter()
+        received = entropy.decode(lang, stream)
+        regenerated = lang.regenerate(received)
+        timings.append(time.perf_counter() - t0)
+    gen_seconds = min(timings) / max(len(items), 1)
+    exact = (received.q.shape == rep.q.shape and bool((received.q == rep.q).all())
+             and bool((received.k == rep.k).all()) and bool((received.cluster == rep.cluster).all()))
+    if not exact:
+        raise SemreadyError("internal error: the semantic stream did not decode to what was sent; please report it")
+    info = lang.information_bits(rep)
+    bits = attribute_stream_bits(info, stream.bits)
+    psnr = psnr_db(regenerated, items.images.reshape(len(items), -1)).numpy()
+    passed = (psnr >= cfg.fidelity_psnr_db) & tr.delivered
+    shape = tuple(items.images.shape[1:])
+    regen_imgs = regenerated.reshape(len(items), *shape).numpy()
+    generated_bits = np.array([encode_item(x, cfg.classical_codec, cfg.fidelity_psnr_db).bits for x in regen_imgs])
+    overhead = (tr.transmissions * link.packet_bits) / max(tr.packets * link.packet_bits, 1) if tr.packets else 1.0
+    impact = semantic_impact(packets_for(generated_bits, cfg.payload_bytes), passed, bits, cfg.rate_bps,
+                             gen_seconds, overhead)
+    return {"rep": rep, "stream_bits": stream.bits, "bits": bits, "information_bits": info, "psnr": psnr,
+            "passed": passed, "capped": capped, "impact": impact, "generation_seconds": gen_seconds,
+            "link": tr, "generated_packets": packets_for(generated_bits, cfg.payload_bytes)}
+
+
+def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: CommConfig, seed: int = 0
+               ) -> tuple[dict, dict[str, np.ndarray], SemanticLanguage | None]:
+    """One scheme on a stream: (summary KPIs, per-item table, the language it built)."""
+    link = Link(cfg.rate_bps, cfg.payload_bytes, cfg.packet_loss, cfg.bit_error_rate, cfg.max_transmissions, seed)
+    n = len(stream)
+    semantic = np.zeros(n, dtype=bool) if scheme == "classical" else (
+        np.ones(n, dtype=bool) if scheme == "vanilla" else stream.learnable.copy())
+    table = {"index": stream.index, "path": np.where(semantic, "semantic", "classical"),
+             "bits": np.zeros(n), "psnr": np.zeros(n), "passed": np.zeros(n, dtype=bool), "impact": np.zeros(n)}
+    summary: dict = {"scheme": scheme, "items": n, "semantic_items": int(semantic.sum()),
+                     "classical_items": int(n - semantic.sum())}
+    lang = None
+    dictionary_bits, link_seconds = 0, 0.0
+    if scheme != "classical":  # built even when no item of this stream needs it: X_l must be able to speak
+        lang = build_language(scheme, fit, n_clusters, cfg)
+    if semantic.any():
+        sem = send_semantic(lang, stream.subset(semantic), cfg, link)
+        for key in ("bits", "psnr", "passed", "impact"):
+            table[key][semantic] = sem[key]
+        dictionary_bits = 8 * len(lang.dictionary_bytes(int(sem["rep"].k.max(initial=0))))
+        link_seconds += sem["link"].seconds
+        summary.update({
+            "mean_representation_bits": float(sem["bits"].mean()),
+            "mean_representation_information_bits": float(sem["information_bits"].mean()),
+            "semantic_stream_bits": sem["stream_bits"], "capped_items": int(sem["capped"].sum()),
+            "generation_seconds_per_item": sem["generation_seconds"],
+            "semantic_impact_semantic_items": float(sem["impact"].mean()),
+            "language_items": lang.n_items, "dictionary_bits": dictionary_bits,
+            **language_complexity(lang, sem["rep"], cfg.beta, cfg.gamma_samples, seed),
+        })
+        chosen = fit if scheme == "vanilla" else fit.subset(fit.learnable)
+        summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
+                                               cfg.prequential_chunks, seed, cfg.bit_cap))
+    else:
+        summary["mean_representation_bits"] = None
+    if (~semantic).any():
+        cls = send_classical(stream.subset(~semantic), cfg, link)
+        for key in ("bits", "psnr", "passed", "impact"):
+            table[key][~semantic] = cls[key]
+        link_seconds += float(cls["seconds"].sum())
+        summary.update({"mean_classical_bits": float(cls["bits"].mean()),
+                        "mean_classical_header_stripped_bits": float(cls["stripped_bits"].mean())})
+    payload_bits = float(table["bits"].sum())
+    summary.update({
+        "total_bits_per_item": (payload_bits + dictionary_bits) / max(n, 1),
+        "total_bits_per_item_excluding_dictionary": payload_bits / max(n, 1),
+        "semantic_impact": float(table["impact"].mean()) if n else 0.0,
+        "fidelity_pass_rate": float(table["passed"].mean()) if n else 0.0,
+        "mean_psnr_db": finite_mean(table["psnr"]),
+        "link_seconds": link_seconds,
+    })
+    return summary, table, lang
+
+
+def gamma_on_common_items(lang: SemanticLanguage, items: Items, cfg: CommConfig, seed: int = 0) -> dict:
+    """Γ̂ of a language on a given item set (used to compare vanilla and disentangled on the same X_l)."""
+    rep, _ = lang.represent(items.images, items.clusters, cfg.bit_cap)
+    return language_complexity(lang, rep, cfg.beta, cfg.gamma_samples, seed)

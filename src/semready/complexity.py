@@ -1,0 +1,108 @@
+"""Language complexity Γ (eq. 1 and its tractable form, eq. 5 of the paper; PROTOCOL §7).
+
+    Γ̂(L, ζ, Λ) = E_{θ~Λ}[ Σ_i −ln p_θ(Z_i | X_i) ]  +  β · KL(Λ ‖ ζ)        (nats)
+
+- θ is the language's probability model (:class:`~semready.language.SemanticLanguage`): content-element
+  logits a (M) and per-coefficient log-scales ln b_j (D). Z_i is the representation the teacher sends for X_i,
+  so −ln p_θ(Z_i | X_i) is its code length in nats under θ; the sum runs over *held-out* items (not used to
+  build the language).
+- Λ, the post-distribution: a Gaussian around the fitted θ̂ with the Laplace-approximation variances — 1/n for
+  each ln b_j (the Fisher information of a Laplace log-scale is 1 per observation, n items) and 1/(n_l + 1) for
+  each logit a_l.
+- ζ, the pre-distribution: the language at initialisation, before it has seen data — uniform content
+  elements (a_l = −ln M) and every coefficient at the scale of uniform pixel noise, b_0 = (255/√12)·√(2/π) —
+  with unit variance.
+- β = 1 by default (``comm.beta``), which makes Γ̂ a two-part code length (PAC-Bayes/MDL reading of eq. 5).
+The expectation is a Monte Carlo mean over ``samples`` draws θ ~ Λ (seeded).
+
+Second estimate, the prequential code length: cut the items into chunks; code chunk 1 with the initial
+language (grey mean, pixel basis, ζ's means), chunk t+1 with a language built on chunks 1..t; sum.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from semready.language import Representations, SemanticLanguage
+
+B0 = 255 / math.sqrt(12) * math.sqrt(2 / math.pi)  # E|c| of a coefficient of uniform pixel noise
+LN2 = math.log(2.0)
+
+
+def posterior(lang: SemanticLanguage) -> tuple[torch.Tensor, torch.Tensor]:
+    """Λ's mean and variance over θ = (logits, log-scales)."""
+    mean = torch.cat([lang.logits, lang.log_scales]).double()
+    var = torch.cat([1.0 / (lang.counts.double() + 1.0),
+                     torch.full((lang.n_values,), 1.0 / max(lang.n_items, 1), dtype=torch.float64)])
+    return mean, var
+
+
+def prior_mean(lang: SemanticLanguage) -> torch.Tensor:
+    """ζ's mean: uniform content elements, noise-scale coefficients."""
+    return torch.cat([torch.full((lang.n_clusters,), -math.log(lang.n_clusters), dtype=torch.float64),
+                      torch.full((lang.n_values,), math.log(B0), dtype=torch.float64)])
+
+
+def kl_to_prior(lang: SemanticLanguage, prior_var: float = 1.0) -> float:
+    """KL(Λ ‖ ζ) in nats for diagonal Gaussians."""
+    mu1, v1 = posterior(lang)
+    mu0 = prior_mean(lang)
+    return float(0.5 * (v1 / prior_var + (mu1 - mu0) ** 2 / prior_var - 1 - torch.log(v1 / prior_var)).sum())
+
+
+def expected_cross_entropy(lang: SemanticLanguage, rep: Representations, samples: int = 8, seed: int = 0
+                           ) -> float:
+    """E_{θ~Λ}[Σ_i −ln p_θ(Z_i|X_i)] over the items of ``rep`` (nats), by Monte Carlo."""
+    if len(rep) == 0:
+        return 0.0
+    mean, var = posterior(lang)
+    g = torch.Generator().manual_seed(seed)
+    m = lang.n_clusters
+    total = 0.0
+    for _ in range(samples):
+        theta = mean + var.sqrt() * torch.randn(len(mean), generator=g, dtype=torch.float64)
+        bits = lang.information_bits(rep, log_scales=theta[m:], logits=theta[:m])
+        total += float(bits.sum()) * LN2
+    return total / samples
+
+
+def language_complexity(lang: SemanticLanguage, heldout: Representations, beta: float = 1.0,
+                        samples: int = 8, seed: int = 0) -> dict[str, float]:
+    """Γ̂ (eq. 5) on held-out items: total, per item, and its two parts (nats)."""
+    ce = expected_cross_entropy(lang, heldout, samples, seed)
+    kl = kl_to_prior(lang)
+    n = max(len(heldout), 1)
+    return {"gamma_nats": ce + beta * kl, "gamma_nats_per_item": (ce + beta * kl) / n,
+            "cross_entropy_nats_per_item": ce / n, "kl_nats": kl, "beta": beta, "heldout_items": len(heldout)}
+
+
+def initial_language(shape: tuple[int, int, int], n_clusters: int,
+                     fidelity_psnr_db: float) -> SemanticLanguage:
+    """ζ's language: every content element the grey image, the pixel basis, noise-scale coefficients."""
+    d = int(np.prod(shape))
+    return SemanticLanguage(torch.full((n_clusters + 1, d), 127.5), torch.eye(d),
+                            torch.full((d,), math.log(B0)), torch.full((n_clusters,), -math.log(n_clusters)),
+                            torch.zeros(n_clusters), shape, fidelity_psnr_db, 0, "nothing")
+
+
+def prequential_code_length(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, fidelity_psnr_db: float,
+                            chunks: int = 5, seed: int = 0, bit_cap: float | None = None) -> dict[str, float]:
+    """Code chunk t+1 with a language built on chunks 1..t (chunk 1 with the initial language); nats."""
+    n = len(images)
+    order = np.random.default_rng(seed).permutation(n)
+    bounds = np.linspace(0, n, min(chunks, n) + 1).astype(int)
+    shape = tuple(int(s) for s in images.shape[1:])
+    total_bits = 0.0
+    for t in range(len(bounds) - 1):
+        seen, now = order[:bounds[t]], order[bounds[t]:bounds[t + 1]]
+        if len(now) == 0:
+            continue
+        lang = (initial_language(shape, n_clusters, fidelity_psnr_db) if len(seen) == 0 else
+                SemanticLanguage.build(images[seen], clusters[seen], n_clusters, fidelity_psnr_db))
+        rep, _ = lang.represent(images[now], clusters[now], bit_cap)
+        total_bits += float(lang.information_bits(rep).sum())
+    nats = total_bits * LN2
+    return {"prequential_nats": nats, "prequential_nats_per_item": nats / max(n, 1), "chunks": len(bounds) - 1}

@@ -1,0 +1,279 @@
+"""The semantic language L = (X_l,i → Z_i) shared by teacher and apprentice (Sec. II, Fig. 1).
+
+Geometry (the dictionary both sides hold):
+- content elements: the teacher's deep clusters l, each with its mean item μ_l (pixel units, 0–255);
+- a complete orthonormal refinement basis U (D×D, rows = principal directions of x − μ_{l(x)} over the items
+  the language is built on, most variance first).
+
+A representation Z_i = (l, s, k, q_1 … q_k): content element l; quantiser step index s on the ladder
+Δ_s = Δ_0·2^(−s/2); q_j = round(c_j / Δ_s) for the refinement coefficients c = U(x − μ_l); k = 1 + the index
+of the last non-zero q (the rest are zero). The apprentice regenerates x̂ = round(clip(μ_l + Σ_j Δ_s q_j U_j)).
+The teacher picks the coarsest step whose regeneration meets the fidelity target — the shortest refinement
+that regenerates the item well enough (docs/kpis.md).
+
+Probability model θ (what Γ's Λ and ζ are over; fitted on the language's own items only):
+π = softmax(a) over content elements, and per-coefficient Laplace scales b_j = exp(ln b_j) in pixel units;
+q_j ~ QuantizedLaplace(0, b_j / Δ_s); s and k uniform over their ranges. :mod:`semready.comm.entropy` turns
+these models into real range-coded bitstreams; :mod:`semready.complexity` estimates Γ (eq. 5).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from semready import io
+from semready.errors import SemreadyError
+from semready.kpi import psnr_db, target_mse
+
+FORMAT_VERSION = 1
+MAX_VALUES = 4096  # a complete D×D basis: 32×32 RGB items (3,072 values) fit, 64×64 do not
+STEPS = 16  # quantiser ladder length: Δ_0 down to Δ_0·2^(−7.5)
+MIN_SCALE = 0.05  # floor on b_j/Δ_s, identical at encoder and decoder
+LN2 = math.log(2.0)
+MIN_PROB = 2.0 ** -24  # constriction's 24-bit leaky quantisation
+
+
+def laplace_log2_pmf(q: torch.Tensor, scale: torch.Tensor, q_max: int) -> torch.Tensor:
+    """log2 P(q) for a Laplace(0, scale) quantised to integers in [−q_max, q_max], tails folded into the ends.
+
+    Floored at 2^−24, as the range coder's leaky quantisation gives every symbol at least that probability.
+    """
+    q = q.double()
+    scale = scale.double().clamp_min(MIN_SCALE)
+
+    def cdf(t):  # Laplace CDF at t
+        return torch.where(t < 0, 0.5 * torch.exp(t / scale), 1 - 0.5 * torch.exp(-t / scale))
+
+    upper = torch.where(q >= q_max, torch.ones_like(q), cdf(q + 0.5))
+    lower = torch.where(q <= -q_max, torch.zeros_like(q), cdf(q - 0.5))
+    return torch.log2((upper - lower).clamp_min(MIN_PROB))
+
+
+def refinement_basis(cov: torch.Tensor) -> torch.Tensor:
+    """All D principal directions (rows, most variance first) of a D×D covariance: a complete orthonormal basis,
+    so every item — semantic-poor ones included — is reachable at some length (float32 eigh: ~10–20 s at
+    D = 3,072 on 2 cores; a randomised top-r solver changed the vanilla language's lengths by 30 %, so we keep
+    the exact one)."""
+    evals, evecs = torch.linalg.eigh(cov)
+    return evecs[:, torch.argsort(evals, descending=True)].T.contiguous()
+
+
+@dataclass
+class Representations:
+    """Z for a batch of items: flat coefficients with per-item offsets (item i owns q[offsets[i]:offsets[i+1]])."""
+
+    cluster: np.ndarray  # int64 n
+    step: np.ndarray  # int64 n, index on the ladder
+    k: np.ndarray  # int64 n, coded coefficients
+    q: np.ndarray  # int32 Σk
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.k)])
+
+    def __len__(self) -> int:
+        return len(self.cluster)
+
+    def dense(self, n_values: int) -> torch.Tensor:
+        out = torch.zeros(len(self), n_values)
+        rows = np.repeat(np.arange(len(self)), self.k)
+        cols = np.arange(len(self.q)) - np.repeat(self.offsets[:-1], self.k)
+        out[rows, cols] = torch.from_numpy(self.q.astype(np.float32))
+        return out
+
+
+@dataclass
+class SemanticLanguage:
+    means: torch.Tensor  # (M + 1)×D: content-element means, then the global mean (unseen elements)
+    basis: torch.Tensor  # D×D orthonormal rows
+    log_scales: torch.Tensor  # D, ln b_j (pixel units)
+    logits: torch.Tensor  # M, content-element prior
+    counts: torch.Tensor  # M, items per content element the language was built on
+    shape: tuple[int, int, int]
+    fidelity_psnr_db: float
+    n_items: int
+    built_on: str = "all"
+
+    # -- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, images: torch.Tensor, clusters: np.ndarray, n_clusters: int, fidelity_psnr_db: float,
+              built_on: str = "all") -> SemanticLanguage:
+        """Fit the dictionary and the probability model on uint8 items N×C×H×W with their content elements."""
+        if len(images) == 0:
+            raise SemreadyError(f"cannot build the {built_on} semantic language from zero items: lower the "
+                                "split threshold (semready split --policy budget --value 0.2) or add data")
+        shape = tuple(int(s) for s in images.shape[1:])
+        d = int(np.prod(shape))
+        if d > MAX_VALUES:
+            raise SemreadyError(f"the semantic language handles items of at most {MAX_VALUES} values, these have "
+                                f"{d} ({'×'.join(map(str, shape))}): train on smaller items (data.image_size: 32)")
+        x = images.reshape(len(images), -1).float()
+        cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
+        g_mean = x.mean(0)
+        counts = torch.bincount(cl, minlength=n_clusters).float()
+        sums = torch.zeros(n_clusters, d).index_add_(0, cl, x)
+        means = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], g_mean)
+        resid = x - means[cl]
+        basis = refinement_basis(resid.T @ resid / len(x))
+        coeffs = resid @ basis.T
+        scales = coeffs.abs().mean(0).clamp_min(1e-3)  # MLE of a zero-mean Laplace scale
+        logits = torch.log(counts + 1.0)
+        return cls(torch.cat([means, g_mean[None]]).float(), basis.float(), scales.log().float(),
+                   (logits - logits.logsumexp(0)).float(), counts.float(), shape, float(fidelity_psnr_db),
+                   len(x), built_on)
+
+    # -- constants shared by both ends -----------------------------------------------------------------------
+    @property
+    def n_values(self) -> int:
+        return self.basis.shape[0]
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.logits)
+
+    @property
+    def steps(self) -> torch.Tensor:
+        """The quantiser ladder Δ_s (pixel units), coarsest first; Δ_0 = 2·√(12·MSE_target)."""
+        delta0 = 2 * math.sqrt(12 * target_mse(self.fidelity_psnr_db))
+        return delta0 * 2.0 ** (-torch.arange(STEPS, dtype=torch.float64) / 2)
+
+    @property
+    def q_max(self) -> int:
+        return int(math.ceil(255 * math.sqrt(self.n_values) / float(self.steps[-1]))) + 1
+
+    def element(self, clusters: np.ndarray) -> torch.Tensor:
+        """μ for content elements; elements the language never saw map to the global mean."""
+        cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
+        known = (cl >= 0) & (cl < self.n_clusters)
+        cl = torch.where(known, cl, torch.full_like(cl, self.n_clusters))
+        return self.means[cl]
+
+    # -- information content -----------------------------------------------------------------------------
+    def coefficient_scales(self, rep: Representations, log_scales: torch.Tensor | None = None) -> torch.Tensor:
+        """b_j / Δ_s for every coded coefficient, in the flat order of rep.q."""
+        ls = self.log_scales if log_scales is None else log_scales
+        j = torch.from_numpy(np.arange(len(rep.q)) - np.repeat(rep.offsets[:-1], rep.k))
+        step = self.steps[torch.from_numpy(np.repeat(rep.step, rep.k))]
+        return (ls.double()[j].exp() / step).clamp_min(MIN_SCALE)
+
+    def information_bits(self, rep: Representations, log_scales: torch.Tensor | None = None,
+                         logits: torch.Tensor | None = None) -> np.ndarray:
+        """−log2 p(Z_i) per item under θ (the fitted model unless given): what an ideal coder would spend."""
+        lg = (self.logits if logits is None else logits).double()
+        lg = lg - lg.logsumexp(0)
+        cl = torch.from_numpy(np.clip(rep.cluster, 0, self.n_clusters - 1))
+        bits = -lg[cl] / LN2 + math.log2(STEPS) + math.log2(self.n_values + 1)
+        per_coef = -laplace_log2_pmf(torch.from_numpy(rep.q), self.coefficient_scales(rep, log_scales), self.q_max)
+        item = torch.from_numpy(np.repeat(np.arange(len(rep)), rep.k))
+        bits = bits + torch.zeros(len(rep), dtype=torch.float64).index_add_(0, item, per_coef)
+        return bits.numpy()
+
+    # -- teacher and apprentice ----------------------------------------------------------------------------
+    def _quantise(self, coeffs: torch.Tensor, choice: np.ndarray, cluster: np.ndarray) -> Representations:
+        q = torch.round(coeffs / self.steps[torch.from_numpy(choice)].float()[:, None]).to(torch.int64)
+        nz = q != 0
+        k = torch.where(nz.any(1), self.n_values - nz.flip(1).int().argmax(1), 0)  # 1 + last non-zero index
+        mask = torch.arange(self.n_values)[None, :] < k[:, None]
+        return Representations(np.asarray(cluster, dtype=np.int64), choice.astype(np.int64).copy(),
+                               k.numpy().astype(np.int64), q[mask].numpy().astype(np.int32))
+
+    def represent(self, images: torch.Tensor, clusters: np.ndarray, bit_cap: float | None = None
+                  ) -> tuple[Representations, np.ndarray]:
+        """The teacher's Z for each item and whether it had to be cut at the bit cap (it then fails fidelity).
+
+        Per item: the coarsest ladder step whose regeneration meets the fidelity target; if that Z is longer
+        than ``bit_cap`` bits (default 8 bits per value: the raw item), the finest step within the cap.
+        """
+        self._check_items(images)
+        cap = 8.0 * self.n_values if bit_cap is None else float(bit_cap)
+        x = images.reshape(len(images), -1).float()
+        coeffs = (x - self.element(clusters)) @ self.basis.T
+        budget = self.n_values * (target_mse(self.fidelity_psnr_db) - 1 / 12)  # 1/12: the uint8 rounding
+        steps = self.steps
+        choice = np.full(len(x), STEPS - 1)
+        for s in range(STEPS - 1, -1, -1):  # coarsest passing step wins
+            err = (coeffs - steps[s].float() * torch.round(coeffs / steps[s].float())).pow(2).sum(1)
+            choice[(err <= budget).numpy()] = s
+        for _ in range(STEPS):
+            rep = self._quantise(coeffs, choice, clusters)
+            ok = (psnr_db(self.regenerate(rep), x) >= self.fidelity_psnr_db).numpy()
+            finer = ~ok & (choice < STEPS - 1)
+            if not finer.any():
+                break
+            choice = np.where(finer, choice + 1, choice)  # uint8 rounding/clipping cost it: one step finer
+        capped = self.information_bits(rep) > cap
+        return (self._truncate(rep, capped, cap) if capped.any() else rep), capped
+
+    def _coefficient_bits(self, rep: Representations) -> np.ndarray:
+        return (-laplace_log2_pmf(torch.from_numpy(rep.q), self.coefficient_scales(rep), self.q_max)).numpy()
+
+    def _truncate(self, rep: Representations, capped: np.ndarray, cap: float) -> Representations:
+        """Cut the refinement of ``capped`` items to the longest prefix whose Z fits in ``cap`` bits."""
+        header = self.information_bits(Representations(rep.cluster, rep.step, np.zeros_like(rep.k),
+                                                        np.zeros(0, dtype=np.int32)))
+        cum = np.cumsum(self._coefficient_bits(rep))
+        start = np.concatenate([[0.0], cum])[rep.offsets[:-1]]
+        within = cum - np.repeat(start, rep.k)
+        keep = ~np.repeat(capped, rep.k) | (within <= np.repeat(cap - header, rep.k))
+        k = np.bincount(np.repeat(np.arange(len(rep)), rep.k)[keep], minlength=len(rep)).astype(np.int64)
+        return Representations(rep.cluster, rep.step, k, rep.q[keep])
+
+    def regenerate(self, rep: Representations) -> torch.Tensor:
+        """The apprentice: x̂ = round(clip(μ_l + Σ_j Δ_s q_j U_j)), uint8 N×D."""
+        step = self.steps[torch.from_numpy(rep.step)].float()
+        x = self.element(rep.cluster) + (rep.dense(self.n_values) * step[:, None]) @ self.basis
+        return x.round().clamp(0, 255).to(torch.uint8)
+
+    def _check_items(self, images: torch.Tensor) -> None:
+        if tuple(images.shape[1:]) != self.shape:
+            raise SemreadyError(f"items of shape {tuple(images.shape[1:])} cannot use a language built on "
+                                f"{self.shape}: load the data at the training size")
+
+    # -- artifact ------------------------------------------------------------------------------------------
+    def dictionary_bytes(self, coded_values: int | None = None) -> bytes:
+        """The dictionary as the apprentice needs it (float16, basis rows actually used), lzma-compressed."""
+        import lzma
+
+        rows = self.n_values if coded_values is None else int(coded_values)
+        parts = [self.means, self.basis[:rows], self.log_scales, self.logits]
+        raw = b"".join(p.to(torch.float16).numpy().tobytes() for p in parts)
+        return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tensors = {"means": self.means, "basis": self.basis, "log_scales": self.log_scales, "logits": self.logits,
+                   "counts": self.counts}
+        meta = {"format": "semready-language", "format_version": FORMAT_VERSION, "shape": list(self.shape),
+                "fidelity_psnr_db": self.fidelity_psnr_db, "n_items": self.n_items, "built_on": self.built_on}
+        io.write_with(path.with_suffix(".safetensors"),
+                      lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
+        io.write_json(path.with_suffix(".json"), meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SemanticLanguage:
+        path = Path(path)
+        meta_path, tensor_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
+        if not meta_path.is_file() or not tensor_path.is_file():
+            raise SemreadyError(f"no semantic language at {path} (.json + .safetensors): run semready simulate")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SemreadyError(f"{meta_path} is not valid JSON: rebuild the language (semready simulate)") from None
+        if not isinstance(meta, dict) or meta.get("format") != "semready-language":
+            raise SemreadyError(f"{meta_path} is not a semready language: rebuild it (semready simulate)")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise SemreadyError(f"{meta_path} is language format {meta.get('format_version')}, this semready "
+                                f"reads {FORMAT_VERSION}: rebuild it with this version (semready simulate)")
+        try:
+            t = load_file(str(tensor_path))
+        except Exception as exc:  # safetensors raises its own types for corrupt files
+            raise SemreadyError(f"{tensor_path} is corrupt ({type(exc).__name__}): rebuild the language") from None
+        return cls(t["means"], t["basis"], t["log_scales"], t["logits"], t["counts"], tuple(meta["shape"]),
+                   float(meta["fidelity_psnr_db"]), int(meta["n_items"]), str(meta["built_on"]))

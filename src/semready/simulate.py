@@ -1,0 +1,141 @@
+"""``semready simulate``: the three schemes on a run's stream, KPIs into RUN/kpis.json (library API).
+
+Which items build the languages and which are sent (docs/kpis.md): a seeded ``comm.language_fraction`` of the
+run's training stream builds the languages (vanilla: all of them; disentangled: the learnable ones, by the
+run's split), so the probability models never see a transmitted item. With ``--data`` the run's own stream
+(the default), the other items are sent with their split from samples.csv; with other data, every item is
+sent and its content element and split come from routing it through the teacher.
+
+>>> from semready.simulate import simulate
+>>> kpis = simulate("runs/demo")                  # all schemes, the run's own held-out items
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from semready import io
+from semready.comm.system import Items, check_schemes, gamma_on_common_items, run_scheme
+from semready.config import CommConfig, load_config_file
+from semready.data import iter_batches, load_data
+from semready.errors import SemreadyError
+
+KPI_FILE = "kpis.json"
+ITEM_FILE = "kpis_items.csv"
+
+
+def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfig:
+    values = {**base.model_dump(), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    try:
+        return CommConfig.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise SemreadyError(f"invalid setting comm.{first['loc'][0]}: {first['msg']}; fix the value "
+                            "(see docs/kpis.md)") from None
+
+
+def _run_items(run_dir: Path, cfg) -> Items:
+    path = run_dir / "samples.csv"
+    if not path.is_file():
+        raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    data = load_data(cfg.data.spec, image_size=cfg.data.image_size)
+    if len(data) != len(rows):
+        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(rows)}: "
+                            "restore the training data or retrain")
+    clusters = np.array([int(r["cluster"]) for r in rows], dtype=np.int64)
+    learnable = np.array([r["split"] == "learnable" for r in rows])
+    return Items(data.images, clusters, learnable)
+
+
+def _routed_items(run_dir: Path, spec: str, image_size: int) -> Items:
+    from semready.router import Router
+
+    router = Router.from_run(run_dir)
+    images, clusters, learnable = [], [], []
+    for batch, _ in iter_batches(spec, 512, image_size=image_size):
+        r = router.route_batch(batch)
+        images.append(batch)
+        clusters.append(r.clusters)
+        learnable.append(r.split == "learnable")
+    if not images:
+        raise SemreadyError(f"data {spec} is empty: nothing to send")
+    return Items(torch.cat(images), np.concatenate(clusters), np.concatenate(learnable))
+
+
+def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
+             overrides: dict[str, Any] | None = None, *, on_scheme=None) -> dict[str, Any]:
+    """Run the schemes, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/; return the KPIs."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise SemreadyError(f"{run_dir} is not a trained run (no config.yaml): train it first")
+    cfg = load_config_file(run_dir / "config.yaml")
+    comm = comm_config(cfg.comm, overrides)
+    schemes = check_schemes(list(schemes or ["all"]))
+    own = _run_items(run_dir, cfg)
+    n = len(own)
+    order = np.random.default_rng(cfg.train.seed).permutation(n)
+    in_fit = np.zeros(n, dtype=bool)
+    in_fit[order[:max(1, round(comm.language_fraction * n))]] = True
+    fit = own.subset(in_fit)
+    if spec is None or spec == cfg.data.spec:
+        stream, spec = own.subset(~in_fit), cfg.data.spec
+    else:
+        stream = _routed_items(run_dir, spec, int(own.images.shape[-1]))
+    if len(stream) == 0:
+        raise SemreadyError(f"no items left to send: lower comm.language_fraction ({comm.language_fraction})")
+    kpis: dict[str, Any] = {"settings": {
+        "data": spec, "items_sent": len(stream), "learnable_sent": int(stream.learnable.sum()),
+        "language_items": len(fit), "learnable_language_items": int(fit.learnable.sum()),
+        "fidelity_psnr_db": comm.fidelity_psnr_db, "classical_codec": comm.classical_codec,
+        "rate_bps": comm.rate_bps, "payload_bytes": comm.payload_bytes, "packet_loss": comm.packet_loss,
+        "bit_error_rate": comm.bit_error_rate, "beta": comm.beta}}
+    tables, languages = {}, {}
+    (run_dir / "languages").mkdir(exist_ok=True)
+    for scheme in schemes:
+        summary, table, lang = run_scheme(scheme, fit, stream, cfg.model.clusters, comm, cfg.train.seed)
+        kpis[scheme], tables[scheme] = summary, table
+        if lang is not None:
+            languages[scheme] = lang
+            lang.save(run_dir / "languages" / scheme)
+        if on_scheme is not None:
+            on_scheme(scheme, summary)
+    kpis["comparison"] = compare(kpis, languages, stream, comm, cfg.train.seed)
+    _write_items(run_dir / ITEM_FILE, tables)
+    io.write_json(run_dir / KPI_FILE, kpis)
+    return kpis
+
+
+def compare(kpis: dict, languages: dict, stream: Items, comm: CommConfig, seed: int) -> dict[str, Any]:
+    """The paper's headline quantities, where both schemes ran."""
+    out: dict[str, Any] = {}
+    van, dis = kpis.get("vanilla"), kpis.get("disentangled")
+    if van and dis and van.get("mean_representation_bits") and dis.get("mean_representation_bits") is not None:
+        out["representation_length_reduction_pct"] = 100 * (1 - dis["mean_representation_bits"]
+                                                            / van["mean_representation_bits"])
+        if van["semantic_impact"] > 0:
+            out["semantic_impact_gain_pct"] = 100 * (dis["semantic_impact"] / van["semantic_impact"] - 1)
+        out["total_bits_reduction_pct"] = 100 * (1 - dis["total_bits_per_item"] / van["total_bits_per_item"])
+        common = stream.subset(stream.learnable)
+        if len(common):
+            for name in ("vanilla", "disentangled"):
+                g = gamma_on_common_items(languages[name], common, comm, seed)
+                out[f"{name}_gamma_nats_per_learnable_item"] = g["gamma_nats_per_item"]
+    return out
+
+
+def _write_items(path: Path, tables: dict[str, dict[str, np.ndarray]]) -> None:
+    with io.atomic_text(path) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["scheme", "index", "path", "bits", "psnr_db", "passed", "impact"])
+        for scheme, t in tables.items():
+            for i in range(len(t["index"])):
+                writer.writerow([scheme, int(t["index"][i]), t["path"][i], f"{t['bits'][i]:.2f}",
+                                 f"{t['psnr'][i]:.3f}", int(t["passed"][i]), f"{t['impact'][i]:.4f}"])

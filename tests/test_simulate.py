@@ -1,0 +1,111 @@
+"""`semready simulate` end to end on a tiny trained run, and its bad inputs."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch.nn.functional as F
+
+from semready.cli import main
+from semready.data import load_data
+
+
+def exit_code(args) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return exc.code or 0
+    return 0
+
+
+def run_cli(args, capsys):
+    code = exit_code(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 2-epoch run on 160 real 16×16 images (D = 768, so the languages build in well under a second)."""
+    tmp = tmp_path_factory.mktemp("sim")
+    x = load_data("sample").images[:160]
+    small = F.interpolate(x.float(), size=16, mode="area").round().byte().permute(0, 2, 3, 1).numpy()
+    npz = tmp / "small.npz"
+    np.savez(npz, x=small)
+    cfg = tmp / "tiny.yaml"
+    cfg.write_text("model: {width: 8, embed_dim: 16, clusters: 3}\nbank: {size: 96, min_negatives: 8}\n"
+                   "train: {epochs: 2, batch_size: 32, warmup_epochs: 1, threads: 1}\n"
+                   "comm: {prequential_chunks: 2, gamma_samples: 2}\n")
+    run = tmp / "run"
+    assert exit_code(["train", "--out", str(run), "--data", f"npz:{npz}", "--config", str(cfg), "--quiet"]) == 0
+    # a quarter memorizable, so both paths run
+    assert exit_code(["split", str(run), "--policy", "budget", "--value", "0.25"]) == 0
+    return run, npz
+
+
+def test_simulate_writes_kpis_for_every_scheme(tiny_run, capsys):
+    run, _ = tiny_run
+    code, out, err = run_cli(["simulate", str(run)], capsys)
+    assert code == 0, err
+    kpis = json.loads((run / "kpis.json").read_text())
+    sent = kpis["settings"]["items_sent"]
+    assert sent == 80  # language_fraction 0.5 of 160
+    for scheme in ("classical", "vanilla", "disentangled"):
+        row = kpis[scheme]
+        assert "mean_representation_bits" in row
+        assert row["semantic_items"] + row["classical_items"] == sent
+        assert 0 <= row["fidelity_pass_rate"] <= 1
+    assert kpis["disentangled"]["semantic_items"] == kpis["settings"]["learnable_sent"]
+    assert 0 < kpis["disentangled"]["classical_items"] < sent
+    assert kpis["vanilla"]["mean_representation_bits"] > 0 and kpis["vanilla"]["gamma_nats_per_item"] > 0
+    with open(run / "kpis_items.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * sent
+    # the per-item bits of the semantic items add up to the stream
+    van = [float(r["bits"]) for r in rows if r["scheme"] == "vanilla"]
+    assert sum(van) == pytest.approx(kpis["vanilla"]["semantic_stream_bits"], rel=1e-6)
+    assert (run / "languages" / "disentangled.safetensors").is_file()
+
+
+def test_simulate_new_data_routes_it(tiny_run, capsys, tmp_path):
+    run, npz = tiny_run
+    new = tmp_path / "new.npz"
+    np.savez(new, x=np.load(npz)["x"][:40])
+    code, _, err = run_cli(["simulate", str(run), "--data", f"npz:{new}", "--scheme", "disentangled"], capsys)
+    assert code == 0, err
+    kpis = json.loads((run / "kpis.json").read_text())
+    assert kpis["settings"]["items_sent"] == 40 and list(kpis)[1:] == ["disentangled", "comparison"]
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--scheme", "telepathy"], "unknown scheme"),
+    (["--payload", "0"], "payload_bytes"),
+    (["--fidelity", "0"], "fidelity_psnr_db"),
+    (["--fidelity", "500"], "fidelity_psnr_db"),
+    (["--codec", "gif"], "classical_codec"),
+])
+def test_simulate_bad_input(tiny_run, capsys, extra, match):
+    run, _ = tiny_run
+    before = (run / "kpis.json").read_bytes() if (run / "kpis.json").exists() else None
+    code, _, err = run_cli(["simulate", str(run), *extra], capsys)
+    assert code == 2 and match in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    after = (run / "kpis.json").read_bytes() if (run / "kpis.json").exists() else None
+    assert before == after  # nothing rewritten
+
+
+def test_simulate_without_learnable_items_says_so(tiny_run, capsys):
+    run, _ = tiny_run
+    code, _, _ = run_cli(["split", str(run), "--policy", "budget", "--value", "1.0"], capsys)
+    assert code == 0
+    try:
+        code, _, err = run_cli(["simulate", str(run), "--scheme", "disentangled"], capsys)
+        assert code == 2 and "zero items" in err, err
+    finally:
+        run_cli(["split", str(run), "--policy", "budget", "--value", "0.25"], capsys)
+
+
+def test_simulate_needs_a_run(tmp_path, capsys):
+    code, _, err = run_cli(["simulate", str(tmp_path)], capsys)
+    assert code == 2 and "not a trained run" in err
