@@ -196,28 +196,43 @@ def _put(d: dict, section: str, key: str, value: Any) -> None:
         d.setdefault(section, {})[key] = value
 
 
+def _error(message: str) -> None:
+    console.print(f"[bold red]error:[/bold red] {' '.join(message.split())}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _click_exception() -> type[Exception]:
+    """click's ClickException as this typer raises it (typer >= 0.2x vendors click as ``typer._click``)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(argv, standalone_mode=False)
+        app(argv, standalone_mode=False, prog_name="semready")
     except SemreadyError as exc:
         if _state["debug"]:
             raise
-        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _error(str(exc))
     except KeyboardInterrupt:
         console.print("interrupted: the last completed epoch is checkpointed; continue with --resume")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except typer.Abort:
+        sys.exit(130)
+    except OSError as exc:  # the disk or the OS refused: permissions, a full or read-only disk, ...
+        if _state["debug"]:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}: check the path, its permissions and free disk space")
+    except Exception as exc:  # click usage errors: a bad option value, an unknown command or option
+        if _state["debug"] or not isinstance(exc, _click_exception()):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        ctx = getattr(exc, "ctx", None)
+        _error(f"{exc.format_message().rstrip('.')}; see `{ctx.command_path if ctx else 'semready'} --help`")
 
 
 if __name__ == "__main__":

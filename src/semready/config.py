@@ -146,10 +146,10 @@ class SemreadyConfig(_Section):
 def _format_validation_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
-    msg = first["msg"]
+    msg, fix = first["msg"], "fix the value (see docs/config.md)"
     if first["type"] == "extra_forbidden":
-        msg = "unknown setting (a typo?)"
-    return f"invalid config in {source}: {where}: {msg}; fix the value (see docs/config.md)"
+        msg, fix = "unknown setting (a typo?)", "remove or rename it (settings: docs/config.md)"
+    return f"invalid config in {source}: {where}: {msg}; {fix}"
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +183,8 @@ def _read_yaml(text: str, source: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SemreadyError(f"config {source} must be a YAML mapping of sections (data:, train:, ...)")
+        raise SemreadyError(f"config {source} is a YAML {type(data).__name__} but must be a YAML mapping: write it as "
+                            "sections, e.g. `train: {epochs: 5}` (see docs/config.md)")
     return data
 
 

@@ -91,7 +91,8 @@ def load_run(run_dir: str | Path, device: str = "auto") -> TrainedRun:
                             f"{run_dir}`")
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
-        raise SemreadyError(f"{run_dir} has no config.yaml: it is not a semready run directory")
+        raise SemreadyError(f"{run_dir} has no config.yaml: it is not a semready run directory: pass a folder "
+                            "made by `semready train --out`")
     cfg = load_config_file(cfg_path)
     teacher = Teacher(cfg)
     state = load_checkpoint(run_dir, teacher)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ def prepare_run_dir(out: Path, resume: bool, cfg: SemreadyConfig | None = None) 
         io.remove_stale_temps(out)
         return
     if not out.is_dir():
+        parent = next(p for p in out.absolute().parents if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise SemreadyError(f"cannot create --out {out}: {parent} is not a writable folder; choose a "
+                                "location you can write to")
         return
     left = [p for p in out.iterdir() if not p.match(io.TEMP_GLOB)]
     # A run killed during its first checkpoint leaves only its config.yaml: the same run may start again.
@@ -73,6 +78,9 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
     if epochs is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
+    if len(data) == 1:
+        raise SemreadyError(f"data {cfg.data.spec} holds a single item: contrastive training needs at least 2 "
+                            f"(and at least --clusters {cfg.model.clusters}); add items")
     trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
     log = trainer.fit(resume=resume, on_epoch=on_epoch)
     if not trainer.dist.main:  # under torchrun, rank 0 alone scores and writes the run
@@ -128,13 +136,19 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
         raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
     if score is not None and score not in SCORES:
         raise SemreadyError(f"unknown learnability score {score!r}: choose one of {', '.join(SCORES)}")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    learnable_threshold(np.zeros(1), policy, value)  # refuses an unknown policy or value before any work
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        clusters = np.array([int(r["cluster"]) for r in rows], dtype=np.int64)
+        confidence = np.array([float(r["confidence"]) for r in rows])
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
+        raise SemreadyError(f"{path} is corrupt: retrain the run") from None
     if not rows:
         raise SemreadyError(f"{path} is empty: retrain the run")
-    clusters = np.array([int(r["cluster"]) for r in rows])
-    confidence = np.array([float(r["confidence"]) for r in rows])
     cfg = load_config_file(run_dir / "config.yaml")
+    if clusters.min() < 0 or clusters.max() >= cfg.model.clusters:
+        raise SemreadyError(f"{path} names clusters outside 0..{cfg.model.clusters - 1}: retrain the run")
     rescored = score is not None and score != cfg.rank.score
     if rescored:
         cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
