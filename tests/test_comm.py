@@ -169,3 +169,32 @@ def test_schemes_on_a_tiny_stream(small):
     # the disentangled language never saw noise: its structured items are shorter than vanilla's
     assert out["disentangled"]["mean_representation_bits"] < out["vanilla"]["mean_representation_bits"]
     assert out["disentangled"]["gamma_nats_per_item"] < out["vanilla"]["gamma_nats_per_item"]
+
+
+def test_complexity_policy_keeps_the_largest_set_within_budget():
+    from semready.complexity import heldout_complexity_per_item
+    from semready.rank import learnable_threshold
+
+    d = load_data("sample")
+    clean = F.interpolate(d.images[:1200].float(), size=8, mode="area").round().to(torch.uint8)
+    noise = torch.randint(0, 256, (200, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    images = torch.cat([clean, noise])
+    clusters = np.concatenate([d.labels[:1200], np.zeros(200, dtype=np.int64)])
+    is_noise = np.arange(1400) >= 1200
+    learn = np.where(is_noise, np.linspace(0.0, 0.1, 1400), np.linspace(0.5, 1.0, 1400))  # noise least learnable
+    cfg = CommConfig(gamma_samples=2)
+
+    def gamma(mask):
+        return heldout_complexity_per_item(images[torch.from_numpy(mask)], clusters[mask], 10, cfg)
+
+    clean_only, everything = gamma(~is_noise), gamma(np.ones(1400, bool))
+    assert clean_only < 0.95 * everything  # semantic-poor items make the language more complex
+    budget = (clean_only + everything) / 2
+    threshold = learnable_threshold(learn, "complexity", budget, gamma)
+    chosen = learn >= threshold
+    assert gamma(chosen) <= budget and chosen.sum() < 1400  # within budget, and not everything fits
+    assert is_noise[chosen].mean() < is_noise.mean()  # the least learnable (noise) items are the ones left out
+    with pytest.raises(SemreadyError, match="raise --value"):
+        learnable_threshold(learn, "complexity", 1e-3, gamma)
+    with pytest.raises(SemreadyError, match="complexity budget"):
+        learnable_threshold(learn, "complexity", 0.0, gamma)

@@ -211,8 +211,8 @@ def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, ti
         pipeline.split(run, "vibes", 0.5)
     with pytest.raises(SemreadyError, match="out of range"):
         pipeline.split(run, "budget", 1.5)
-    with pytest.raises(SemreadyError, match="complexity"):
-        pipeline.split(run, "complexity", 0.5)
+    with pytest.raises(SemreadyError, match="complexity budget"):
+        pipeline.split(run, "complexity", -1.0)
     with pytest.raises(SemreadyError, match="unknown learnability score"):
         pipeline.split(run, "budget", 0.5, score="magic")
     # --score paper: the paper's confidence ranking, and route applies the run's current threshold

@@ -106,3 +106,20 @@ def prequential_code_length(images: torch.Tensor, clusters: np.ndarray, n_cluste
         total_bits += float(lang.information_bits(rep).sum())
     nats = total_bits * LN2
     return {"prequential_nats": nats, "prequential_nats_per_item": nats / max(n, 1), "chunks": len(bounds) - 1}
+
+
+def heldout_complexity_per_item(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, cfg, seed: int = 0
+                                ) -> float:
+    """Γ̂ per item of a language built on a seeded half of the items, measured on the other half (nats).
+
+    ``cfg`` is the run's :class:`~semready.config.CommConfig` (fidelity target, β, draws, bit cap). Used by the
+    ``complexity`` split policy.
+    """
+    n = len(images)
+    if n < 2:
+        return float("inf")
+    order = np.random.default_rng(seed).permutation(n)
+    fit, held = order[: n // 2], order[n // 2:]
+    lang = SemanticLanguage.build(images[fit], clusters[fit], n_clusters, cfg.fidelity_psnr_db)
+    rep, _ = lang.represent(images[held], clusters[held], cfg.bit_cap)
+    return language_complexity(lang, rep, cfg.beta, cfg.gamma_samples, seed)["gamma_nats_per_item"]
