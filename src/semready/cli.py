@@ -174,6 +174,34 @@ def simulate(
     typer.echo(f"KPIs -> {run / 'kpis.json'}")
 
 
+@app.command()
+def reproduce(
+    out: Annotated[Path, typer.Option("--out", help="directory for results.csv, figures and report.md")],
+    preset: Annotated[str, typer.Option(help="quick (CPU-sized) | paper")] = "quick",
+    seeds: Annotated[int, typer.Option(help="seeds per level")] = 3,
+    items: Annotated[int, typer.Option(help="items per stream")] = 2000,
+    minutes: Annotated[float, typer.Option(help="teacher training budget per job (minutes)")] = 2.0,
+    image_size: Annotated[int, typer.Option("--image-size", help="item side (the language needs <= 32)")] = 16,
+    content: Annotated[list[str] | None, typer.Option("--content", help="labelled data spec whose classes are "
+                                                      "content elements (repeatable; default: sample)")] = None,
+    levels: Annotated[int, typer.Option(help="content-complexity levels")] = 6,
+    workers: Annotated[int, typer.Option(help="jobs run at once (processes)")] = 2,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overriding the preset for every job")] = None,
+) -> None:
+    """The paper's Fig. 2, Fig. 3 and headline numbers: a sweep over content complexity (resumable)."""
+    from semready.experiments.reproduce import reproduce as run_sweep
+
+    def show(job: dict, done: int, total: int) -> None:
+        console.print(f"  job {done}/{total}: {job['level']['name']} seed {job['seed']} "
+                      f"(H_c {job['content_complexity_nats']:.2f} nats) in {job['job_seconds'] / 60:.1f} min")
+
+    summary = run_sweep(out, preset=preset, seeds=seeds, items=items, minutes=minutes, image_size=image_size,
+                        content=content, levels=levels, workers=workers, config_file=config, on_job=show)
+    for line in summary["shapes"]:
+        console.print(f"  {line}")
+    typer.echo(f"reproduced in {summary['wall_seconds'] / 60:.1f} min -> {out / 'report.md'}")
+
+
 def kpi_table(kpis: dict) -> Table:
     s = kpis["settings"]
     table = Table(title=f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB, "

@@ -1,0 +1,129 @@
+"""Mixture streams of a chosen content complexity (PROTOCOL §3), for the paper's Fig. 2 / Fig. 3 sweep.
+
+A stream mixes K structured content elements (classes of the content pools: CIFAR-10, CIFAR-100,
+ImageNet-10/Dogs or their stand-ins, the embedded sample) with a fraction ρ of semantic-poor items — half
+``noise``, half ``scrambled`` (:mod:`semready.data.inject`) — each its own content element. Its content
+complexity in nats, with p the distribution of the structured elements and N_m the semantic-poor items:
+
+    H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·ln N_m,        h_b the binary entropy.
+
+A sweep raises H_c by raising K and ρ together (:func:`default_levels`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from semready.data.inject import CLEAN, inject
+from semready.data.sources import ImageData
+from semready.errors import SemreadyError
+
+RHOS = (0.05, 0.10, 0.15, 0.20, 0.30, 0.45)
+
+
+def binary_entropy(rho: float) -> float:
+    return 0.0 if rho in (0.0, 1.0) else -(rho * math.log(rho) + (1 - rho) * math.log(1 - rho))
+
+
+def content_complexity(element_counts: np.ndarray, n_poor: int) -> float:
+    """H_c (nats) of a stream with these structured-element counts and n_poor semantic-poor items."""
+    counts = np.asarray(element_counts, dtype=np.float64)
+    counts = counts[counts > 0]
+    n = counts.sum() + n_poor
+    if n == 0:
+        raise SemreadyError("a stream with no items has no content complexity: add items")
+    rho = n_poor / n
+    p = counts / counts.sum() if counts.sum() else counts
+    h_p = float(-(p * np.log(p)).sum()) if len(p) else 0.0
+    return binary_entropy(rho) + (1 - rho) * h_p + (rho * math.log(n_poor) if n_poor else 0.0)
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    elements: int  # K structured content elements
+    rho: float  # semantic-poor fraction
+    items: int  # N
+
+    @property
+    def n_poor(self) -> int:
+        return int(round(self.rho * self.items))
+
+    @property
+    def complexity(self) -> float:
+        """H_c for a balanced draw (the stream's own counts give the exact value: MixtureStream.complexity)."""
+        n_clean = self.items - self.n_poor
+        counts = np.full(self.elements, n_clean // self.elements)
+        counts[: n_clean % self.elements] += 1
+        return content_complexity(counts, self.n_poor)
+
+
+def default_levels(max_elements: int, items: int, count: int = 6) -> list[Level]:
+    """``count`` levels from (2 elements, ρ 5 %) to (all elements, ρ 45 %)."""
+    if max_elements < 2:
+        raise SemreadyError(f"the content pools hold {max_elements} class(es): a sweep needs at least 2")
+    ks = np.round(np.linspace(2, max_elements, count)).astype(int)  # repeats are fine: ρ still rises
+    rhos = np.interp(np.linspace(0, 1, count), np.linspace(0, 1, len(RHOS)), RHOS)
+    return [Level(f"L{i + 1}", int(k), float(round(r, 3)), items) for i, (k, r) in enumerate(zip(ks, rhos,
+                                                                                              strict=True))]
+
+
+@dataclass
+class MixtureStream:
+    data: ImageData  # labels: the structured element (0..K-1), -1 for semantic-poor items
+    family: np.ndarray  # "clean" / "noise" / "scrambled"
+
+    @property
+    def complexity(self) -> float:
+        clean = self.family == CLEAN
+        return content_complexity(np.bincount(self.data.labels[clean]), int((~clean).sum()))
+
+
+def pool_content(pools: list[ImageData]) -> ImageData:
+    """Concatenate labelled pools into one, their classes as distinct content elements."""
+    images, labels, classes = [], [], []
+    for pool in pools:
+        if pool.labels is None:
+            raise SemreadyError(f"content pool {pool.spec} has no labels: content elements need classes (npz "
+                                "with 'y', cifar, folder)")
+        images.append(pool.images)
+        labels.append(pool.labels + len(classes))
+        names = pool.classes or [str(c) for c in range(int(pool.labels.max()) + 1)]
+        classes.extend(f"{pool.spec}:{c}" for c in names)
+    shapes = {tuple(i.shape[1:]) for i in images}
+    if len(shapes) > 1:
+        raise SemreadyError(f"content pools have different item shapes {sorted(shapes)}: load them at one "
+                            "image size")
+    return ImageData(torch.cat(images), np.concatenate(labels), classes, "+".join(p.spec for p in pools))
+
+
+def build_mixture(pool: ImageData, level: Level, seed: int) -> MixtureStream:
+    """Draw a level's stream from the pool: K random elements, balanced, plus ρ·N noise/scrambled items."""
+    rng = np.random.default_rng(seed)
+    present = np.unique(pool.labels)
+    if level.elements > len(present):
+        raise SemreadyError(f"level {level.name} needs {level.elements} content elements, the pools hold "
+                            f"{len(present)}: add a pool (e.g. cifar100) or lower the level")
+    chosen = rng.choice(present, level.elements, replace=False)
+    n_clean = level.items - level.n_poor
+    per = np.full(level.elements, n_clean // level.elements)
+    per[: n_clean % level.elements] += 1
+    picks = []
+    for element, n in zip(chosen, per, strict=True):
+        members = np.flatnonzero(pool.labels == element)
+        if len(members) < n:
+            raise SemreadyError(f"content element {pool.classes[element]} has {len(members)} items, level "
+                                f"{level.name} needs {n}: lower --items")
+        picks.append(rng.choice(members, n, replace=False))
+    idx = np.concatenate(picks)
+    relabel = {int(e): i for i, e in enumerate(chosen)}
+    labels = np.array([relabel[int(e)] for e in pool.labels[idx]], dtype=np.int64)
+    clean = ImageData(pool.images[torch.from_numpy(idx)].contiguous(), labels,
+                      [pool.classes[e] for e in chosen] if pool.classes else None, f"{pool.spec}@{level.name}")
+    half = level.n_poor // 2
+    stream = inject(clean, {"noise": half, "scrambled": level.n_poor - half}, seed=seed)
+    return MixtureStream(stream.data, stream.family)

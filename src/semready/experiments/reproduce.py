@@ -1,0 +1,149 @@
+"""``semready reproduce``: the paper's simulation section — Fig. 2, Fig. 3 and the headline numbers.
+
+For each content-complexity level (:mod:`semready.data.mixtures`) and seed, one independent job: draw the
+mixture stream, train a teacher on it, split it by the run's default policy, and simulate the classical,
+vanilla and disentangled schemes (:func:`semready.simulate.simulate`). Jobs run as separate processes (up
+to ``workers``), each in ``DIR/jobs/<level>_s<seed>/``; a job whose ``job.json`` exists is skipped, so an
+interrupted sweep resumes where it stopped. ``DIR/results.csv`` has one row per (level, seed, scheme);
+:mod:`semready.experiments.figures` draws the figures and writes ``DIR/report.md``.
+Never tuned to hit the paper's numbers: the protocol decides and the data speaks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from semready import io
+from semready.errors import SemreadyError
+
+RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "rho", "items", "seed", "scheme",
+                  "mean_representation_bits", "total_bits_per_item", "total_bits_per_item_excluding_dictionary",
+                  "semantic_impact", "fidelity_pass_rate", "gamma_nats_per_item", "semantic_items",
+                  "classical_items", "poor_memorizable_share", "clean_learnable_share", "teacher_epochs",
+                  "job_seconds"]
+SCHEMES = ("classical", "vanilla", "disentangled")
+
+
+def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size: int, preset: str,
+            config_file: str | None, train_defaults: dict) -> dict[str, Any]:
+    """One (level, seed): stream → teacher → split → simulate. Runs in its own process; writes job.json last."""
+    import torch
+
+    from semready.config import build_config
+    from semready.data import load_data
+    from semready.data.mixtures import Level, build_mixture, pool_content
+    from semready.pipeline import train
+    from semready.simulate import simulate
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    job = Path(job_dir)
+    shutil.rmtree(job, ignore_errors=True)  # a half-finished job starts again
+    job.mkdir(parents=True)
+    lvl = Level(**level)
+    pool = pool_content([load_data(spec, image_size=image_size) for spec in content])
+    stream = build_mixture(pool, lvl, seed)
+    np.savez(job / "stream.npz", x=stream.data.images.permute(0, 2, 3, 1).numpy())
+    np.save(job / "family.npy", stream.family)
+    cfg = build_config(preset, config_file, {"data": {"spec": f"npz:{job / 'stream.npz'}", "image_size": None},
+                                             "train": {**train_defaults, "seed": seed, "threads": 1}})
+    trained = train(job / "run", cfg, progress=False)
+    kpis = simulate(job / "run")
+    with open(job / "run" / "samples.csv", newline="") as fh:
+        memorizable = np.array([r["split"] == "memorizable" for r in csv.DictReader(fh)])
+    poor = stream.family != "clean"
+    result = {"level": asdict(lvl), "seed": seed, "content_complexity_nats": stream.complexity,
+              "teacher_epochs": trained["epochs"], "kpis": kpis,
+              "poor_memorizable_share": float(memorizable[poor].mean()) if poor.any() else None,
+              "clean_learnable_share": float((~memorizable[~poor]).mean()),
+              "job_seconds": time.perf_counter() - t0}
+    io.write_json(job / "job.json", result)
+    return result
+
+
+def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for scheme in SCHEMES:
+        k = job["kpis"].get(scheme)
+        if k is None:
+            continue
+        rows.append({"level": job["level"]["name"], "content_complexity_nats": job["content_complexity_nats"],
+                     "elements": job["level"]["elements"], "rho": job["level"]["rho"],
+                     "items": job["level"]["items"], "seed": job["seed"], "scheme": scheme,
+                     **{c: k.get(c) for c in RESULT_COLUMNS[7:15]},
+                     **{c: job[c] for c in RESULT_COLUMNS[15:]}})
+    return rows
+
+
+def write_results(path: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [r for job in jobs for r in result_rows(job)]
+    with io.atomic_text(path) as fh:
+        writer = csv.DictWriter(fh, RESULT_COLUMNS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return rows
+
+
+def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: int = 2000,
+              minutes: float = 2.0, image_size: int = 16, content: list[str] | None = None,
+              levels: int = 6, workers: int = 2, config_file: str | Path | None = None, on_job=None
+              ) -> dict[str, Any]:
+    """Run (or resume) the sweep into ``out``; returns the summary that report.md is written from."""
+    from semready.config import build_config
+    from semready.data import load_data
+    from semready.data.mixtures import default_levels, pool_content
+    from semready.experiments.figures import write_figures, write_report
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SemreadyError(f"--out {out} is a file: choose a directory")
+    if seeds < 1 or levels < 2 or items < 50 or workers < 1:
+        raise SemreadyError("need --seeds >= 1, --levels >= 2, --items >= 50 and --workers >= 1")
+    content = content or ["sample"]
+    pool = pool_content([load_data(spec, image_size=image_size) for spec in content])  # fails early, clearly
+    plan = default_levels(len(np.unique(pool.labels)), items, levels)
+    build_config(preset, config_file)  # a bad preset or config file fails here, once, clearly
+    user_train = (yaml.safe_load(Path(config_file).read_text()) or {}).get("train", {}) if config_file else {}
+    train_defaults = {k: v for k, v in {"max_minutes": minutes, "epochs": 10_000}.items() if k not in user_train}
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"preset": preset, "seeds": seeds, "items": items, "minutes_per_teacher": minutes,
+                "image_size": image_size, "content": content, "levels": [asdict(lv) for lv in plan],
+                "workers": workers, "config_file": str(config_file) if config_file else None}
+    t0 = time.perf_counter()
+    jobs, todo = [], []
+    for lv in plan:
+        for seed in range(seeds):
+            job_dir = out / "jobs" / f"{lv.name}_s{seed}"
+            if (job_dir / "job.json").is_file():
+                jobs.append(json.loads((job_dir / "job.json").read_text()))
+            else:
+                todo.append((str(job_dir), asdict(lv), seed))
+    skipped = len(jobs)
+    if todo:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn")) as pool_ex:
+            futures = [pool_ex.submit(run_job, d, lv, s, content, image_size, preset,
+                                      str(config_file) if config_file else None, train_defaults) for d, lv, s in todo]
+            for fut in as_completed(futures):
+                jobs.append(fut.result())
+                if on_job is not None:
+                    on_job(jobs[-1], len(jobs) - skipped, len(todo))
+    jobs.sort(key=lambda j: (j["level"]["name"], j["seed"]))
+    rows = write_results(out / "results.csv", jobs)
+    summary = {"settings": settings, "wall_seconds": time.perf_counter() - t0, "jobs_run": len(todo),
+               "jobs_skipped": skipped, "job_seconds_total": sum(j["job_seconds"] for j in jobs)}
+    figures = write_figures(out, rows)
+    summary.update(write_report(out, rows, summary, figures))
+    io.write_json(out / "summary.json", summary)
+    return summary
