@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from semready import io
 from semready.checkpoint import CHECKPOINT
+from semready.complexity import heldout_complexity_per_item
 from semready.config import SemreadyConfig, build_config, dump_config, load_config_file
 from semready.data import ImageData, iter_batches, load_data
 from semready.errors import SemreadyError
@@ -26,6 +28,7 @@ from semready.plots import plot_run
 from semready.rank import (
     DEFAULT_FLOOR,
     SCORES,
+    check_policy,
     learnability_scores,
     learnable_threshold,
     rank_and_split,
@@ -109,7 +112,8 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen language, plots."""
     n_clusters = cfg.model.clusters
     learn, regen = learnability_scores(cfg.rank, clusters, confidence, n_clusters, data.images, cfg.train.seed)
-    threshold = learnable_threshold(learn, policy, value)
+    threshold = learnable_threshold(learn, policy, value, lambda mask: heldout_complexity_per_item(
+        data.images[torch.from_numpy(mask)], clusters[mask], n_clusters, cfg.comm, cfg.train.seed))
     items, table = rank_and_split(clusters, confidence, learn, n_clusters, threshold)
     cols = list(SAMPLE_COLUMNS)
     if data.labels is not None:
@@ -136,7 +140,7 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
         raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
     if score is not None and score not in SCORES:
         raise SemreadyError(f"unknown learnability score {score!r}: choose one of {', '.join(SCORES)}")
-    learnable_threshold(np.zeros(1), policy, value)  # refuses an unknown policy or value before any work
+    check_policy(policy, value)  # refuses an unknown policy or value before any work
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
