@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets.cifar as tv_cifar
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
 from semready.data import SPEC_HELP, ImageData, iter_batches, load_data, parse_spec
@@ -219,39 +217,7 @@ def test_npz_bad_files(tmp_path):
     fails(f"npz:{tmp_path}/junk.npz", "corrupt or truncated")
 
 
-_GOOD_NPZ = io.BytesIO()
-np.savez_compressed(_GOOD_NPZ, x=np.arange(2 * 8 * 8 * 3, dtype=np.uint8).reshape(2, 8, 8, 3), y=np.arange(2))
-_GOOD_NPZ = _GOOD_NPZ.getvalue()
-
-
-def _mutated_npz(draw_data):
-    """A valid small npz with random truncation and byte flips, to reach the zip/npy decoders."""
-    data = bytearray(_GOOD_NPZ[: draw_data[0]])
-    for pos, val in draw_data[1]:
-        if data:
-            data[pos % len(data)] = val
-    return bytes(data)
-
-
-_fuzz_bytes = st.one_of(
-    st.binary(max_size=2048),
-    st.binary(max_size=512).map(lambda b: b"PK\x03\x04" + b),
-    st.tuples(st.integers(0, len(_GOOD_NPZ)),
-              st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4)).map(_mutated_npz),
-)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(blob=_fuzz_bytes)
-def test_fuzz_npz_bytes_only_raise_semready_error(tmp_path, blob):
-    path = tmp_path / "fuzz.npz"
-    path.write_bytes(blob)
-    try:
-        d = load_data(f"npz:{path}")
-    except SemreadyError as e:
-        assert "\n" not in str(e)
-    else:
-        assert d.images.dtype == torch.uint8 and d.images.shape[1] == 3
+# Fuzzing of every loader (npz bytes and arrays, image files, bytes: streams, specs): tests/test_fuzz.py
 
 
 # ---------------------------------------------------------------- resize rule

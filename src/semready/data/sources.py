@@ -125,8 +125,16 @@ def _check_images(x: np.ndarray, where: str) -> np.ndarray:
 # ---------------------------------------------------------------- openers
 
 
+def _user_path(path: str) -> Path:
+    """``~`` and ``~user`` expanded where they can be; ``~nosuchuser`` stays as written (then does not exist)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
 def _existing_file(path: str, kind: str) -> Path:
-    p = Path(path).expanduser()
+    p = _user_path(path)
     if not p.is_file():
         what = "is a directory" if p.is_dir() else "does not exist"
         raise SemreadyError(f"{kind} file {p} {what}: check the PATH in '{kind}:PATH'")
@@ -215,7 +223,7 @@ def _open_bytes(path: str, record_size: str | None = None, *, download: bool = F
     usage = f"bytes:{path}:RECORD_SIZE (e.g. 3072 for 32×32 RGB)"
     if record_size is None:
         raise SemreadyError(f"data spec bytes:{path} has no RECORD_SIZE: use {usage}")
-    if not record_size.isdigit() or int(record_size) == 0:
+    if not (record_size.isascii() and record_size.isdigit()) or int(record_size) == 0:  # not '²' or '٣'
         raise SemreadyError(f"RECORD_SIZE {record_size!r} is not a positive integer: use {usage}")
     rec = int(record_size)
     p = _existing_file(path, "bytes")
@@ -257,7 +265,7 @@ def _read_image(path: str) -> np.ndarray:
 
 
 def _open_folder(path: str, *, download: bool = False) -> _Source:
-    p = Path(path).expanduser()
+    p = _user_path(path)
     layout = "lay it out as PATH/<class>/<image>.png|.jpg|..."
     if not p.is_dir():
         raise SemreadyError(f"folder {p} {'is a file' if p.exists() else 'does not exist'}: point "
@@ -277,7 +285,7 @@ def _open_folder(path: str, *, download: bool = False) -> _Source:
 
 def _open_cifar(cls: type[CIFAR10], root: str, split: str = "train", *, download: bool = False) -> _Source:
     name, folder = cls.__name__.replace("CIFAR", "CIFAR-"), cls.base_folder
-    root_p = Path(root).expanduser()
+    root_p = _user_path(root)
     try:
         ds = cls(str(root_p), train=split == "train", download=download)
     except (RuntimeError, OSError) as e:
@@ -325,8 +333,8 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
     scheme, sep, rest = spec.strip().partition(":")
     if scheme not in _SCHEMES:
         hint = ""
-        if Path(spec).expanduser().exists():
-            hint = f" (for that path write {'folder' if Path(spec).expanduser().is_dir() else 'npz'}:{spec})"
+        if _user_path(spec).exists():
+            hint = f" (for that path write {'folder' if _user_path(spec).is_dir() else 'npz'}:{spec})"
         raise SemreadyError(f"unknown data spec {spec!r}{hint}: use one of: {SPEC_HELP}")
     entry = _SCHEMES[scheme]
     if scheme == "sample":
