@@ -136,3 +136,25 @@ def test_cluster_head_recovers_separated_clusters_with_anti_collapse():
     points = F.normalize(centers[truth] + 0.15 * torch.randn(400, 8, generator=gen), dim=1)
     labels = _fit_cluster_head(points, 4, anti_weight=5.0)
     assert clustering_accuracy(truth.numpy(), labels.numpy()) > 0.95
+
+
+def test_shared_logits_and_counted_floor_give_the_same_losses():
+    """The training step computes cos/τ once for eq. 2 and eq. 3 and counts negatives from cluster sizes."""
+    from semready.losses import similarity_logits
+
+    g = torch.Generator().manual_seed(0)
+    a, b = F.normalize(torch.randn(16, 8, generator=g), dim=1), F.normalize(torch.randn(16, 8, generator=g), dim=1)
+    bank = F.normalize(torch.randn(64, 8, generator=g), dim=1)
+    q, labels = torch.randint(4, (16,), generator=g), torch.randint(4, (64,), generator=g)
+    labels[labels == 3] = 2  # cluster 3 holds no key; queries of cluster 2 are starved below a floor of 40
+    for floor in (1, 40, 100):
+        counted = cluster_aware_negative_mask(q, labels, floor, clusters=4)
+        assert torch.equal(counted, cluster_aware_negative_mask(q, labels, floor))
+    mask = cluster_aware_negative_mask(q, labels, 40, clusters=4)
+    assert mask[q == 2].all() and not mask[q == 0].all()
+    logits = similarity_logits(a, bank, 0.1)
+    assert torch.equal(instance_discrimination(a, b, bank, 0.1, mask, logits),
+                       instance_discrimination(a, b, bank, 0.1, mask))
+    membership = torch.softmax(torch.randn(64, 4, generator=g), dim=1)
+    assert torch.equal(cluster_probabilities(a, bank, membership, 0.1, logits),
+                       cluster_probabilities(a, bank, membership, 0.1))

@@ -136,12 +136,24 @@ def bench(
     minutes: Annotated[float, typer.Option(help="training budget per method (minutes)")] = 9.0,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="folder with cifar10_train10k.npz and "
                                            "cifar10_test.npz")] = Path("../shared/data"),
+    suite: Annotated[str, typer.Option(help="clustering | speed (benchmarks/speed.py: steps, views, "
+                                       "routing, ratios)")] = "clustering",
+    preset: Annotated[str, typer.Option(help="speed: quick | paper")] = "quick",
+    device: Annotated[str, typer.Option(help="speed: auto | cpu | cuda[:N]")] = "auto",
 ) -> None:
-    """The clustering benchmark (benchmarks/clustering.py): floors, ablation and the full method."""
-    from semready.experiments.clustering import print_table, run_clustering_benchmark
+    """The clustering benchmark (benchmarks/clustering.py), or the speed benchmark with --suite speed."""
+    if suite == "speed":
+        from semready.experiments.speed import print_speed_table, run_speed_benchmark, speed_config
 
-    result = run_clustering_benchmark(data_dir, minutes=minutes)
-    print_table(result)
+        result = run_speed_benchmark(speed_config(preset, device))
+        print_speed_table(result)
+    elif suite == "clustering":
+        from semready.experiments.clustering import print_table, run_clustering_benchmark
+
+        result = run_clustering_benchmark(data_dir, minutes=minutes)
+        print_table(result)
+    else:
+        raise SemreadyError(f"unknown benchmark suite {suite!r}: choose clustering or speed")
     if out is not None:
         from semready import io
 

@@ -11,17 +11,28 @@ import torch
 
 
 def cluster_aware_negative_mask(
-    query_labels: torch.Tensor, bank_labels: torch.Tensor, min_negatives: int
+    query_labels: torch.Tensor, bank_labels: torch.Tensor, min_negatives: int, clusters: int | None = None
 ) -> torch.Tensor:
     """The contrastive set B̃_i of eq. 2 as a B×K boolean mask: bank keys of clusters C_l with l ≠ i's cluster.
 
     Rows left with fewer than ``min_negatives`` keys fall back to the whole bank. Without this floor, early
     training (when nearly every key shares one pseudo-label) leaves no negatives, L_I is exactly 0 and the
-    encoder stops learning — the deadlock seen in our first prototype.
+    encoder stops learning — the deadlock seen in our first prototype. With ``clusters`` (M) the negatives per
+    row are counted from the M cluster sizes (O(K)) rather than by summing the B×K mask.
     """
-    mask = query_labels.view(-1, 1) != bank_labels.view(1, -1)
-    starved = mask.sum(dim=1) < min(min_negatives, bank_labels.numel())
-    return mask | starved.view(-1, 1)
+    k = bank_labels.numel()
+    if clusters is None:
+        negatives = (query_labels.view(-1, 1) != bank_labels.view(1, -1)).sum(dim=1)
+    else:
+        negatives = k - torch.bincount(bank_labels, minlength=clusters)[query_labels]
+    starved = negatives < min(min_negatives, k)
+    # starved rows compare against a label no key has (-1): every key is a negative
+    return query_labels.masked_fill(starved, -1).view(-1, 1) != bank_labels.view(1, -1)
+
+
+def similarity_logits(a: torch.Tensor, bank_keys: torch.Tensor, tau: float) -> torch.Tensor:
+    """cos(a_i, b̃_j)/τ for every query and bank key, B×K: computed once per step, shared by eq. 2 and eq. 3."""
+    return a @ bank_keys.t() / tau
 
 
 def instance_discrimination(
@@ -30,28 +41,31 @@ def instance_discrimination(
     bank_keys: torch.Tensor,
     tau: float,
     negative_mask: torch.Tensor | None = None,
+    logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_I, eq. 2, averaged over the batch: InfoNCE of query a_i against its key b_i and the stale keys b̃.
 
     L_I(X_i) = −log exp(cos(a_i, b_i)/τ) / Σ_{b̃ ∈ B̃_i ∪ {b_i}} exp(cos(a_i, b̃)/τ).
-    ``negative_mask`` (B×K, True = in B̃_i) restricts the negatives; None uses the whole bank.
+    ``negative_mask`` (B×K, True = in B̃_i) restricts the negatives; None uses the whole bank. ``logits``:
+    :func:`similarity_logits` of (a, bank_keys, tau) when already computed.
     """
     pos = (a * b).sum(dim=1, keepdim=True) / tau
-    neg = a @ bank_keys.t() / tau
+    neg = similarity_logits(a, bank_keys, tau) if logits is None else logits
     if negative_mask is not None:
         neg = neg.masked_fill(~negative_mask, float("-inf"))
     logits = torch.cat([pos, neg], dim=1)
     return (torch.logsumexp(logits, dim=1) - pos.squeeze(1)).mean()
 
 
-def cluster_probabilities(a: torch.Tensor, bank_keys: torch.Tensor, membership: torch.Tensor, tau: float):
+def cluster_probabilities(a: torch.Tensor, bank_keys: torch.Tensor, membership: torch.Tensor, tau: float,
+                          logits: torch.Tensor | None = None):
     """P_il, eq. 3: the share of a_i's similarity mass exp(cos(a_i, b̃)/τ) that falls on the keys of C_l.
 
     ``membership`` is K×M: one-hot rows give eq. 3 exactly (hard clusters C_l); soft rows (the cluster head's
     softmax) give its differentiable relaxation, through which the decision boundaries of φ learn by backprop.
-    Rows of the result sum to 1. Shape B×M.
+    Rows of the result sum to 1. Shape B×M. ``logits``: :func:`similarity_logits` when already computed.
     """
-    logits = a @ bank_keys.t() / tau
+    logits = similarity_logits(a, bank_keys, tau) if logits is None else logits
     weights = torch.softmax(logits, dim=1)  # exp(cos/τ) / Σ over all keys: the common denominator of eq. 3
     return weights @ membership
 
@@ -99,5 +113,6 @@ __all__ = [
     "marginal_entropy_deficit",
     "normalized_marginal_entropy",
     "normalized_size_entropy",
+    "similarity_logits",
     "total_loss",
 ]

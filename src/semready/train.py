@@ -42,6 +42,7 @@ from semready.losses import (
     instance_discrimination,
     marginal_entropy_deficit,
     normalized_size_entropy,
+    similarity_logits,
     total_loss,
 )
 from semready.model import Teacher, momentum_update
@@ -139,18 +140,19 @@ class Trainer:
         zero = a.new_zeros(())
         l_d = anti = zero
         mask = None
+        logits = similarity_logits(a, keys, cfg.loss.tau)  # B×K cos/τ, computed once for eq. 2 and eq. 3
         if self.clusters_active():
             # organises the bank per cluster C_l; through DDP only when eq. 3-4 put a gradient on it
             bank_logits = self.head(keys) if cfg.loss.cluster_loss else tm.cluster_head(keys).detach()
             if cfg.loss.cluster_loss:
                 membership = torch.softmax(bank_logits, dim=1)
-                l_d = cluster_discrimination(cluster_probabilities(a, keys, membership, cfg.loss.tau))
+                l_d = cluster_discrimination(cluster_probabilities(a, keys, membership, cfg.loss.tau, logits))
                 if cfg.loss.anti_collapse:
                     anti = marginal_entropy_deficit(membership)
             if cfg.bank.cluster_aware_negatives:
                 mask = cluster_aware_negative_mask(key_clusters, bank_logits.detach().argmax(dim=1),
-                                                   cfg.bank.min_negatives)
-        l_i = instance_discrimination(a, b, keys, cfg.loss.tau, mask)
+                                                   cfg.bank.min_negatives, tm.clusters)
+        l_i = instance_discrimination(a, b, keys, cfg.loss.tau, mask, logits)
         lam = cfg.loss.anti_collapse_weight if cfg.loss.anti_collapse else 0.0
         loss = total_loss(l_i, l_d, anti, cfg.loss.eta, cfg.loss.epsilon, lam)
         if self.device.type == "cpu":  # free on the CPU; accelerators check the epoch's sums (no sync per step)
