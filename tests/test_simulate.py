@@ -109,3 +109,55 @@ def test_simulate_without_learnable_items_says_so(tiny_run, capsys):
 def test_simulate_needs_a_run(tmp_path, capsys):
     code, _, err = run_cli(["simulate", str(tmp_path)], capsys)
     assert code == 2 and "not a trained run" in err
+
+
+def test_kpis_recomputed_by_hand_from_the_items(tiny_run, capsys):
+    """kpis.json against numbers computed here independently: PNG bytes, packets, the stream's words."""
+    import io as pyio
+    import math
+
+    from PIL import Image
+
+    from semready.comm import entropy
+    from semready.language import SemanticLanguage
+
+    run, npz = tiny_run
+    code, _, err = run_cli(["simulate", str(run)], capsys)
+    assert code == 0, err
+    kpis = json.loads((run / "kpis.json").read_text())
+    with open(run / "kpis_items.csv") as fh:
+        rows = [r for r in csv.DictReader(fh)]
+    sent = sorted(int(r["index"]) for r in rows if r["scheme"] == "classical")
+    x = np.load(npz)["x"]
+    png_bits = []
+    for i in sent:
+        buf = pyio.BytesIO()
+        Image.fromarray(x[i]).save(buf, format="PNG", optimize=True)
+        png_bits.append(8 * len(buf.getvalue()))
+    classical = kpis["classical"]
+    assert classical["total_bits_per_item"] == pytest.approx(np.mean(png_bits))
+    # error-free link: a classical packet generates itself, ι = R / (8·payload)
+    assert classical["semantic_impact"] == pytest.approx(1e6 / (8 * 1472))
+    assert classical["link_seconds"] == pytest.approx(sum(png_bits) / 1e6)
+    vanilla = kpis["vanilla"]
+    assert vanilla["total_bits_per_item"] == pytest.approx(
+        (vanilla["semantic_stream_bits"] + vanilla["dictionary_bits"]) / len(sent))
+    assert vanilla["semantic_stream_bits"] % 32 == 0  # whole 32-bit words of the range coder
+    # the saved language re-encodes the same items to the same number of bits
+    lang = SemanticLanguage.load(run / "languages" / "vanilla")
+    with open(run / "samples.csv") as fh:
+        clusters = np.array([int(r["cluster"]) for r in csv.DictReader(fh)])
+    import torch
+
+    images = torch.from_numpy(x[sent]).permute(0, 3, 1, 2).contiguous()
+    rep, _ = lang.represent(images, clusters[sent])
+    assert entropy.encode(lang, rep).bits == vanilla["semantic_stream_bits"]
+    # ι of a semantic item by hand from its row: P / (|Z|/R + t_gen)
+    row = next(r for r in rows if r["scheme"] == "vanilla" and r["passed"] == "1")
+    i = int(row["index"])
+    regen = lang.regenerate(rep)[sent.index(i)].reshape(x.shape[3], *x.shape[1:3]).numpy().transpose(1, 2, 0)
+    buf = pyio.BytesIO()
+    Image.fromarray(np.ascontiguousarray(regen)).save(buf, format="PNG", optimize=True)
+    packets = math.ceil(8 * len(buf.getvalue()) / (8 * 1472))
+    expected = packets / (float(row["bits"]) / 1e6 + vanilla["generation_seconds_per_item"])
+    assert float(row["impact"]) == pytest.approx(expected, rel=1e-3)

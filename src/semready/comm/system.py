@@ -30,7 +30,7 @@ from semready.kpi import (
     psnr_db,
     semantic_impact,
 )
-from semready.language import SemanticLanguage
+from semready.language import Representations, SemanticLanguage
 
 SCHEMES = ("classical", "vanilla", "disentangled")
 
@@ -93,16 +93,38 @@ def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.nd
     return out
 
 
+@dataclass
+class Teacher:
+    """The transmitter's semantic side: items -> representations Z -> one range-coded stream."""
+
+    language: SemanticLanguage
+    bit_cap: float | None = None
+
+    def speak(self, items: Items) -> tuple[entropy.Bitstream, Representations, np.ndarray]:
+        """(the stream, the Z it carries, which items were cut at the bit cap)."""
+        rep, capped = self.language.represent(items.images, items.clusters, self.bit_cap)
+        return entropy.encode(self.language, rep), rep, capped
+
+
+@dataclass
+class Apprentice:
+    """The receiver: decodes the stream with the shared language and regenerates every item (uint8 N×D)."""
+
+    language: SemanticLanguage
+
+    def listen(self, stream: entropy.Bitstream) -> tuple[Representations, torch.Tensor]:
+        received = entropy.decode(self.language, stream)
+        return received, self.language.regenerate(received)
+
+
 def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: Link) -> dict:
-    """Teacher encodes one range-coded stream; the apprentice decodes it, regenerates, and is checked."""
-    rep, capped = lang.represent(items.images, items.clusters, cfg.bit_cap)
-    stream = entropy.encode(lang, rep)
+    """Teacher -> link -> apprentice for one stream of semantic items, checked at the receiver."""
+    stream, rep, capped = Teacher(lang, cfg.bit_cap).speak(items)
     tr = link.send(stream.bits)
-    timings = []
-    for _ in range(3):  # the apprentice: decode the stream, regenerate every item (best of 3: machine noise)
+    apprentice, timings = Apprentice(lang), []
+    for _ in range(3):  # generation time: best of 3, as the machine's noise would otherwise show up in ι
         t0 = time.perf_counter()
-        received = entropy.decode(lang, stream)
-        regenerated = lang.regenerate(received)
+        received, regenerated = apprentice.listen(stream)
         timings.append(time.perf_counter() - t0)
     gen_seconds = min(timings) / max(len(items), 1)
     exact = (received.q.shape == rep.q.shape and bool((received.q == rep.q).all())
@@ -113,15 +135,14 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
     bits = attribute_stream_bits(info, stream.bits)
     psnr = psnr_db(regenerated, items.images.reshape(len(items), -1)).numpy()
     passed = (psnr >= cfg.fidelity_psnr_db) & tr.delivered
-    shape = tuple(items.images.shape[1:])
-    regen_imgs = regenerated.reshape(len(items), *shape).numpy()
+    regen_imgs = regenerated.reshape(items.images.shape).numpy()
     generated_bits = np.array([encode_item(x, cfg.classical_codec, cfg.fidelity_psnr_db).bits for x in regen_imgs])
-    overhead = (tr.transmissions * link.packet_bits) / max(tr.packets * link.packet_bits, 1) if tr.packets else 1.0
-    impact = semantic_impact(packets_for(generated_bits, cfg.payload_bytes), passed, bits, cfg.rate_bps,
-                             gen_seconds, overhead)
+    generated = packets_for(generated_bits, cfg.payload_bytes)
+    resend = tr.transmissions / tr.packets if tr.packets else 1.0
+    impact = semantic_impact(generated, passed, bits, cfg.rate_bps, gen_seconds, resend)
     return {"rep": rep, "stream_bits": stream.bits, "bits": bits, "information_bits": info, "psnr": psnr,
             "passed": passed, "capped": capped, "impact": impact, "generation_seconds": gen_seconds,
-            "link": tr, "generated_packets": packets_for(generated_bits, cfg.payload_bytes)}
+            "link": tr, "generated_packets": generated}
 
 
 def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: CommConfig, seed: int = 0
