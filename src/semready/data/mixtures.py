@@ -22,7 +22,7 @@ from semready.data.inject import CLEAN, inject
 from semready.data.sources import ImageData
 from semready.errors import SemreadyError
 
-RHOS = (0.05, 0.10, 0.15, 0.20, 0.30, 0.45)
+RHOS = (0.05, 0.10, 0.20, 0.30, 0.40, 0.50)
 
 
 def binary_entropy(rho: float) -> float:
@@ -56,17 +56,14 @@ class Level:
     @property
     def complexity(self) -> float:
         """H_c for a balanced draw (the stream's own counts give the exact value: MixtureStream.complexity)."""
-        n_clean = self.items - self.n_poor
-        counts = np.full(self.elements, n_clean // self.elements)
-        counts[: n_clean % self.elements] += 1
-        return content_complexity(counts, self.n_poor)
+        return content_complexity(per_element(self), self.n_poor)
 
 
 def default_levels(max_elements: int, items: int, count: int = 6) -> list[Level]:
-    """``count`` levels from (2 elements, ρ 5 %) to (all elements, ρ 45 %)."""
-    if max_elements < 2:
-        raise SemreadyError(f"the content pools hold {max_elements} class(es): a sweep needs at least 2")
-    ks = np.round(np.linspace(2, max_elements, count)).astype(int)  # repeats are fine: ρ still rises
+    """``count`` levels from (3 elements, ρ 5 %) to (all elements, ρ 50 %)."""
+    if max_elements < 3:
+        raise SemreadyError(f"the content pools hold {max_elements} class(es): a sweep needs at least 3")
+    ks = np.round(np.linspace(3, max_elements, count)).astype(int)  # repeats are fine: ρ still rises
     rhos = np.interp(np.linspace(0, 1, count), np.linspace(0, 1, len(RHOS)), RHOS)
     return [Level(f"L{i + 1}", int(k), float(round(r, 3)), items) for i, (k, r) in enumerate(zip(ks, rhos,
                                                                                               strict=True))]
@@ -101,25 +98,43 @@ def pool_content(pools: list[ImageData]) -> ImageData:
     return ImageData(torch.cat(images), np.concatenate(labels), classes, "+".join(p.spec for p in pools))
 
 
-def build_mixture(pool: ImageData, level: Level, seed: int) -> MixtureStream:
-    """Draw a level's stream from the pool: K random elements, balanced, plus ρ·N noise/scrambled items."""
-    rng = np.random.default_rng(seed)
-    present = np.unique(pool.labels)
-    if level.elements > len(present):
-        raise SemreadyError(f"level {level.name} needs {level.elements} content elements, the pools hold "
-                            f"{len(present)}: add a pool (e.g. cifar100) or lower the level")
-    chosen = rng.choice(present, level.elements, replace=False)
+def per_element(level: Level) -> np.ndarray:
+    """Items per structured element of a level: balanced, the remainder to the first ones."""
     n_clean = level.items - level.n_poor
     per = np.full(level.elements, n_clean // level.elements)
     per[: n_clean % level.elements] += 1
-    picks = []
-    for element, n in zip(chosen, per, strict=True):
-        members = np.flatnonzero(pool.labels == element)
-        if len(members) < n:
-            raise SemreadyError(f"content element {pool.classes[element]} has {len(members)} items, level "
-                                f"{level.name} needs {n}: lower --items")
-        picks.append(rng.choice(members, n, replace=False))
-    idx = np.concatenate(picks)
+    return per
+
+
+def max_items(element_sizes: np.ndarray, levels: list[Level]) -> int:
+    """The largest stream size every level can draw without repeating an item (elements chosen by size)."""
+    sizes = np.sort(np.asarray(element_sizes))[::-1]
+    best = None
+    for lv in levels:
+        if lv.elements > len(sizes):
+            raise SemreadyError(f"level {lv.name} needs {lv.elements} content elements, the pools hold "
+                                f"{len(sizes)}: add a pool (e.g. cifar100) or use fewer --levels")
+        # the k-th largest element must hold its share: ⌈(1 − ρ)·N / K⌉ ≤ sizes[K − 1]
+        n = int(np.floor(sizes[lv.elements - 1] * lv.elements / (1 - lv.rho)))
+        while n > 0 and per_element(Level(lv.name, lv.elements, lv.rho, n)).max() > sizes[lv.elements - 1]:
+            n -= 1
+        best = n if best is None else min(best, n)
+    return int(best or 0)
+
+
+def build_mixture(pool: ImageData, level: Level, seed: int) -> MixtureStream:
+    """Draw a level's stream from the pool: K random elements (among those large enough), balanced, plus
+    ρ·N noise/scrambled items (half each)."""
+    rng = np.random.default_rng(seed)
+    per = per_element(level)
+    sizes = np.bincount(pool.labels)
+    eligible = np.flatnonzero(sizes >= per.max())
+    if level.elements > len(eligible):
+        raise SemreadyError(f"level {level.name} needs {level.elements} content elements with {per.max()} items "
+                            f"each, the pools hold {len(eligible)}: lower --items or add a pool")
+    chosen = rng.choice(eligible, level.elements, replace=False)
+    idx = np.concatenate([rng.choice(np.flatnonzero(pool.labels == e), n, replace=False)
+                          for e, n in zip(chosen, per, strict=True)])
     relabel = {int(e): i for i, e in enumerate(chosen)}
     labels = np.array([relabel[int(e)] for e in pool.labels[idx]], dtype=np.int64)
     clean = ImageData(pool.images[torch.from_numpy(idx)].contiguous(), labels,

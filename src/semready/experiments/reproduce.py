@@ -103,7 +103,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
     """Run (or resume) the sweep into ``out``; returns the summary that report.md is written from."""
     from semready.config import build_config
     from semready.data import load_data
-    from semready.data.mixtures import default_levels, pool_content
+    from semready.data.mixtures import default_levels, max_items, pool_content
     from semready.experiments.figures import write_figures, write_report
 
     out = Path(out)
@@ -113,7 +113,15 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
         raise SemreadyError("need --seeds >= 1, --levels >= 2, --items >= 50 and --workers >= 1")
     content = content or ["sample"]
     pool = pool_content([load_data(spec, image_size=image_size) for spec in content])  # fails early, clearly
-    plan = default_levels(len(np.unique(pool.labels)), items, levels)
+    sizes = np.bincount(pool.labels)
+    plan = default_levels(int((sizes > 0).sum()), items, levels)
+    feasible = max_items(sizes[sizes > 0], plan)
+    if feasible < items:  # the pools cannot fill every level without repeating items: shrink, and say so
+        if feasible < 50:
+            raise SemreadyError(f"the content pools ({', '.join(content)}) are too small for {levels} levels: "
+                                "add a pool (--content) or use fewer --levels")
+        items = feasible
+        plan = default_levels(int((sizes > 0).sum()), items, levels)
     build_config(preset, config_file)  # a bad preset or config file fails here, once, clearly
     user_train = (yaml.safe_load(Path(config_file).read_text()) or {}).get("train", {}) if config_file else {}
     train_defaults = {k: v for k, v in {"max_minutes": minutes, "epochs": 10_000}.items() if k not in user_train}
