@@ -144,7 +144,12 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
             futures = [pool_ex.submit(run_job, d, lv, s, content, image_size, preset,
                                       str(config_file) if config_file else None, train_defaults) for d, lv, s in todo]
             for fut in as_completed(futures):
-                jobs.append(fut.result())
+                try:
+                    jobs.append(fut.result())
+                except BaseException:  # stop the sweep at the first failed job; finished jobs stay reusable
+                    for f in futures:
+                        f.cancel()
+                    raise
                 if on_job is not None:
                     on_job(jobs[-1], len(jobs) - skipped, len(todo))
     jobs.sort(key=lambda j: (j["level"]["name"], j["seed"]))
