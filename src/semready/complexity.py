@@ -1,4 +1,4 @@
-"""Language complexity Γ (eq. 1 and its tractable form, eq. 5 of the paper; PROTOCOL §7).
+"""Language complexity Γ (eq. 1 of the paper and its tractable form right after it, Sec. II; PROTOCOL §7).
 
     Γ̂(L, ζ, Λ) = E_{θ~Λ}[ Σ_i −ln p_θ(Z_i | X_i) ]  +  β · KL(Λ ‖ ζ)        (nats)
 
@@ -12,7 +12,7 @@
 - ζ, the pre-distribution: the language at initialisation, before it has seen data — uniform content
   elements (a_l = −ln M) and every coefficient at the scale of uniform pixel noise, b_0 = (255/√12)·√(2/π) —
   with unit variance.
-- β = 1 by default (``comm.beta``), which makes Γ̂ a two-part code length (PAC-Bayes/MDL reading of eq. 5).
+- β = 1 by default (``comm.beta``), which makes Γ̂ a two-part code length (PAC-Bayes/MDL reading of the tractable form).
 The expectation is a Monte Carlo mean over ``samples`` draws θ ~ Λ (seeded).
 
 Second estimate, the prequential code length: cut the items into chunks; code chunk 1 with the initial
@@ -71,7 +71,7 @@ def expected_cross_entropy(lang: SemanticLanguage, rep: Representations, samples
 
 def language_complexity(lang: SemanticLanguage, heldout: Representations, beta: float = 1.0,
                         samples: int = 8, seed: int = 0) -> dict[str, float]:
-    """Γ̂ (eq. 5) on held-out items: total, per item, and its two parts (nats)."""
+    """Γ̂ (eq. 1, tractable form) on held-out items: total, per item, and its two parts (nats)."""
     ce = expected_cross_entropy(lang, heldout, samples, seed)
     kl = kl_to_prior(lang)
     n = max(len(heldout), 1)

@@ -14,7 +14,7 @@ that regenerates the item well enough (docs/kpis.md).
 Probability model θ (what Γ's Λ and ζ are over; fitted on the language's own items only):
 π = softmax(a) over content elements, and per-coefficient Laplace scales b_j = exp(ln b_j) in pixel units;
 q_j ~ QuantizedLaplace(0, b_j / Δ_s); s and k uniform over their ranges. :mod:`semready.comm.entropy` turns
-these models into real range-coded bitstreams; :mod:`semready.complexity` estimates Γ (eq. 5).
+these models into real range-coded bitstreams; :mod:`semready.complexity` estimates Γ (eq. 1, in its tractable form).
 """
 
 from __future__ import annotations
