@@ -31,3 +31,13 @@ def tiny_overrides(npz: Path, **train) -> dict:
 @pytest.fixture
 def tiny_cfg(tiny_npz):
     return build_config("quick", overrides=tiny_overrides(tiny_npz))
+
+
+def train_tiny(run: Path, npz: Path, epochs: int = 2, score: str = "paper") -> Path:
+    """A tiny trained run in ``run`` (the paper score fits no regen language, so it is the quicker one)."""
+    from semready import pipeline
+
+    over = tiny_overrides(npz, epochs=epochs)
+    over["rank"] = {"score": score}
+    pipeline.train(run, build_config("quick", overrides=over), progress=False)
+    return run

@@ -22,8 +22,8 @@ from semready.data import load_data
 from semready.errors import SemreadyError
 from tests.conftest import tiny_overrides
 
-EPOCHS = 4
-# 480 real images in batches of 16: 30 steps (about half a second) per epoch, so a kill lands mid-epoch.
+EPOCHS = 3
+# 320 real images in batches of 16: 20 steps (about a third of a second) per epoch, so a kill lands mid-epoch.
 CONFIG = f"""model: {{width: 8, embed_dim: 16, clusters: 3}}
 bank: {{size: 96, min_negatives: 8}}
 train: {{epochs: {EPOCHS}, batch_size: 16, warmup_epochs: 1, threads: 1}}
@@ -61,7 +61,7 @@ def _cli(args: list[str]) -> None:
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     sample = load_data("sample")
     data = tmp_path / "d.npz"
-    np.savez(data, x=sample.images[:480].permute(0, 2, 3, 1).numpy())
+    np.savez(data, x=sample.images[:320].permute(0, 2, 3, 1).numpy())
     cfg = tmp_path / "c.yaml"
     cfg.write_text(CONFIG)
     args = ["--data", f"npz:{data}", "--config", str(cfg)]
@@ -75,7 +75,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
             assert victim.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "no checkpoint after 120 s"
             time.sleep(0.01)
-        time.sleep(0.15)
+        time.sleep(0.1)
         victim.send_signal(signal.SIGKILL)
         assert victim.wait(timeout=30) == -signal.SIGKILL
     finally:

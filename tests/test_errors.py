@@ -17,8 +17,7 @@ from PIL import Image
 
 from semready import pipeline
 from semready.cli import main
-from semready.config import build_config
-from tests.conftest import tiny_overrides
+from tests.conftest import train_tiny
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 RNG = np.random.default_rng(0)
@@ -154,8 +153,8 @@ CASES = [
          "greater than 0", "fix the value", text("c.yaml", "train:\n  lr: -1\n")),
     Case("wrong-type-config", "train --out {tmp}/out --config {tmp}/c.yaml", "train.epochs: Input should be a "
          "valid integer", "fix the value", text("c.yaml", "train:\n  epochs: many\n")),
-    Case("config-not-a-mapping", "train --out {tmp}/out --config {tmp}/c.yaml", "is a YAML list but must be a YAML mapping",
-         "write it as sections", text("c.yaml", "- train\n- data\n")),
+    Case("config-not-a-mapping", "train --out {tmp}/out --config {tmp}/c.yaml",
+         "is a YAML list but must be a YAML mapping", "write it as sections", text("c.yaml", "- train\n- data\n")),
     Case("binary-config", "train --out {tmp}/out --config {tmp}/c.yaml", "is not text",
          "save it as UTF-8 YAML text", raw("c.yaml", b"\xff\xfe\x00\x81binary")),
     Case("inconsistent-config", "train --out {tmp}/out --config {tmp}/c.yaml", "bank.size (64) must be at least "
@@ -204,11 +203,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_npz):
-    run = tmp_path_factory.mktemp("errors") / "run"
-    over = tiny_overrides(tiny_npz, epochs=2)
-    over["rank"] = {"score": "paper"}
-    pipeline.train(run, build_config("quick", overrides=over), progress=False)
-    return run
+    return train_tiny(tmp_path_factory.mktemp("errors") / "run", tiny_npz)
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -12,9 +12,8 @@ from safetensors.torch import load_file, save_file
 from semready import pipeline
 from semready.checkpoint import read_tensors
 from semready.cli import main
-from semready.config import build_config
 from semready.errors import SemreadyError
-from tests.conftest import tiny_overrides
+from tests.conftest import train_tiny
 
 
 class Payload:
@@ -29,9 +28,7 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_npz):
-    run = tmp_path_factory.mktemp("pickle") / "run"
-    pipeline.train(run, build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=2)), progress=False)
-    return run
+    return train_tiny(tmp_path_factory.mktemp("pickle") / "run", tiny_npz, score="regen")  # route reads regen
 
 
 @pytest.fixture

@@ -131,6 +131,18 @@ def evaluate(
 
 
 @app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="a run directory, or a reproduction folder (fig2_*.png, results.csv)")],
+) -> None:
+    """Write PATH/report.html: one self-contained page (images embedded) telling the run's story."""
+    from semready.report import build_report
+
+    with console.status("building the report..."):
+        out = build_report(path)
+    typer.echo(f"report -> {out}")
+
+
+@app.command()
 def bench(
     out: Annotated[Path | None, typer.Option("--out", help="JSON file for the results")] = None,
     minutes: Annotated[float, typer.Option(help="training budget per method (minutes)")] = 9.0,

@@ -4,10 +4,14 @@
 - ``learnability_hist.png``: the learnability histogram with the split threshold (stacked by ground-truth
   class, or by injected family, when known);
 - ``most_learnable.png`` / ``most_memorizable.png``: grids of the top and bottom items by learnability.
+
+The ``*_figure`` functions return matplotlib figures (used by :mod:`semready.report`, which embeds them with
+:func:`png_bytes`); the ``plot_*`` functions write them to PNG files atomically.
 """
 
 from __future__ import annotations
 
+import io as _io
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from semready import io  # noqa: E402
 
@@ -27,7 +32,19 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def png_bytes(fig, dpi: int = 110) -> bytes:
+    """A figure as PNG bytes (the figure is closed)."""
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def plot_ranked_clusters(table: dict[str, np.ndarray], path: Path) -> None:
+    _save(ranked_clusters_figure(table), path)
+
+
+def ranked_clusters_figure(table: dict[str, np.ndarray]):
     order = np.argsort(table["rank"])
     fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(order)), 3))
     ax.bar(range(len(order)), table["size"][order],
@@ -37,11 +54,16 @@ def plot_ranked_clusters(table: dict[str, np.ndarray], path: Path) -> None:
     ax.set_xlabel("cluster (confidence), most confident first")
     ax.set_ylabel("items")
     ax.set_title("Deep clusters ranked by confidence")
-    _save(fig, path)
+    return fig
 
 
 def plot_learnability_histogram(learn: np.ndarray, threshold: float, path: Path,
                                 groups: np.ndarray | None = None, group_names: dict | None = None) -> None:
+    _save(learnability_histogram_figure(learn, threshold, groups, group_names), path)
+
+
+def learnability_histogram_figure(learn: np.ndarray, threshold: float, groups: np.ndarray | None = None,
+                                  group_names: dict | None = None):
     fig, ax = plt.subplots(figsize=(5, 3))
     bins = np.linspace(0, 1, 41)
     if groups is None:
@@ -56,10 +78,14 @@ def plot_learnability_histogram(learn: np.ndarray, threshold: float, path: Path,
     ax.set_xlabel("learnability")
     ax.set_ylabel("items")
     ax.set_title("Learnability (left of the line: memorizable)")
-    _save(fig, path)
+    return fig
 
 
 def plot_item_grid(images: torch.Tensor, indices: np.ndarray, title: str, path: Path, cols: int = 8) -> None:
+    _save(item_grid_figure(images, indices, title, cols), path)
+
+
+def item_grid_figure(images: torch.Tensor, indices: np.ndarray, title: str, cols: int = 8):
     n = len(indices)
     rows = max(1, int(np.ceil(n / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.3))
@@ -68,7 +94,7 @@ def plot_item_grid(images: torch.Tensor, indices: np.ndarray, title: str, path: 
     for ax, i in zip(np.atleast_1d(axes).ravel(), indices, strict=False):
         ax.imshow(images[i].permute(1, 2, 0).numpy())
     fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    return fig
 
 
 def plot_run(run_dir: Path, items: dict[str, np.ndarray], table: dict[str, np.ndarray], threshold: float,
@@ -89,3 +115,75 @@ def plot_run(run_dir: Path, items: dict[str, np.ndarray], table: dict[str, np.nd
             plot_item_grid(images, idx, name.replace("_", " "), path)
             paths.append(path)
     return paths
+
+
+# ---------------------------------------------------------------- report figures
+
+
+def training_curves_figure(epochs: np.ndarray, curves: dict[str, np.ndarray], lr: np.ndarray | None = None):
+    """Per-epoch losses (one line each), with the learning rate on a second axis."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, values in curves.items():
+        ax.plot(epochs, values, marker="o", ms=3, label=name)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("loss")
+    if lr is not None:
+        ax2 = ax.twinx()
+        ax2.plot(epochs, lr, color="#999999", ls=":", label="lr")
+        ax2.set_ylabel("learning rate", color="#777777")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("Training losses per epoch")
+    return fig
+
+
+def cluster_evolution_figure(epochs: np.ndarray, sizes: np.ndarray, entropy: np.ndarray, threshold: float):
+    """Share of each cluster per epoch (stacked) and the normalised marginal entropy with the collapse line."""
+    fig, (a, b) = plt.subplots(2, 1, figsize=(6, 4.6), sharex=True, height_ratios=[2, 1])
+    shares = sizes / np.maximum(sizes.sum(axis=1, keepdims=True), 1)
+    a.stackplot(epochs, shares.T, labels=[f"cluster {c}" for c in range(sizes.shape[1])],
+                colors=plt.cm.tab20(np.arange(sizes.shape[1]) % 20))
+    a.set_ylabel("share of keys")
+    a.set_ylim(0, 1)
+    a.set_title("Cluster sizes over training")
+    if sizes.shape[1] <= 20:
+        a.legend(fontsize=6, ncol=5, loc="lower left")
+    b.plot(epochs, entropy, marker="o", ms=3, color="#2b8cbe")
+    b.axhline(threshold, color="#e34a33", ls="--", lw=1, label="collapse threshold")
+    b.set_ylim(0, 1.05)
+    b.set_xlabel("epoch")
+    b.xaxis.set_major_locator(MaxNLocator(integer=True))
+    b.set_ylabel("marginal entropy")
+    b.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def cluster_items_figure(images: torch.Tensor, rows: list[tuple[str, np.ndarray, np.ndarray]], k: int):
+    """One row per cluster: its ``k`` most learnable items, a gap, then its ``k`` most memorizable ones."""
+    cols = 2 * k + 1
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.55, len(rows) * 0.62 + 0.4), squeeze=False)
+    for r, (label, learnable, memorizable) in enumerate(rows):
+        for ax in axes[r]:
+            ax.axis("off")
+        for j, i in enumerate(learnable[:k]):
+            axes[r, j].imshow(images[i].permute(1, 2, 0).numpy())
+        for j, i in enumerate(memorizable[:k]):
+            axes[r, k + 1 + j].imshow(images[i].permute(1, 2, 0).numpy())
+        axes[r, 0].set_title(label, fontsize=6, loc="left")
+    fig.suptitle(f"Per cluster: {k} most learnable (left) | {k} most memorizable (right)", fontsize=8)
+    return fig
+
+
+def embedding_figure(xy: np.ndarray, clusters: np.ndarray, memorizable: np.ndarray, method: str):
+    """The teacher's features in 2-D, coloured by cluster; memorizable items marked with a cross."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    colors = plt.cm.tab20(clusters % 20)
+    ax.scatter(xy[~memorizable, 0], xy[~memorizable, 1], c=colors[~memorizable], s=8, alpha=0.8,
+               label="learnable")
+    ax.scatter(xy[memorizable, 0], xy[memorizable, 1], c=colors[memorizable], s=22, marker="x",
+               label="memorizable")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"Teacher features ({method}), coloured by cluster")
+    ax.legend(fontsize=7)
+    return fig
