@@ -188,9 +188,16 @@ class _Run:
         except (Missing, SemreadyError, KeyError, TypeError, ValueError):
             threshold = float("nan")
         labels = _col(s, "label").astype(int) if "label" in s[0] else None
+        names = None
+        if labels is not None:
+            try:
+                names = dict(enumerate(self.data().classes or [])) or None
+            except (Missing, SemreadyError):
+                pass
         n_mem = sum(r["split"] == "memorizable" for r in s)
         text = f"<p>{len(s) - n_mem} learnable, {n_mem} memorizable of {len(s)} items (threshold {threshold:.4f}).</p>"
-        return _img(plots.learnability_histogram_figure(learn, threshold, labels), "learnability histogram") + text
+        fig = plots.learnability_histogram_figure(learn, threshold, labels, names)
+        return _img(fig, "learnability histogram") + text
 
     def items(self) -> str:
         s, t = self.samples(), self._cluster_table()
