@@ -223,7 +223,8 @@ def reproduce(
                         content=content, levels=levels, workers=workers, config_file=config, on_job=show)
     for line in summary["shapes"]:
         console.print(f"  {line}")
-    typer.echo(f"reproduced in {summary['wall_seconds'] / 60:.1f} min -> {out / 'report.md'}")
+    typer.echo(f"reproduced in {summary['wall_seconds_total'] / 60:.1f} min (this call "
+               f"{summary['wall_seconds'] / 60:.1f}) -> {out / 'report.md'}")
 
 
 def kpi_table(kpis: dict) -> Table:

@@ -154,7 +154,10 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
                     on_job(jobs[-1], len(jobs) - skipped, len(todo))
     jobs.sort(key=lambda j: (j["level"]["name"], j["seed"]))
     rows = write_results(out / "results.csv", jobs)
-    summary = {"settings": settings, "wall_seconds": time.perf_counter() - t0, "jobs_run": len(todo),
+    previous = out / "summary.json"
+    before = json.loads(previous.read_text()).get("wall_seconds_total", 0.0) if previous.is_file() else 0.0
+    wall = time.perf_counter() - t0
+    summary = {"settings": settings, "wall_seconds": wall, "wall_seconds_total": before + wall, "jobs_run": len(todo),
                "jobs_skipped": skipped, "job_seconds_total": sum(j["job_seconds"] for j in jobs)}
     figures = write_figures(out, rows)
     summary.update(write_report(out, rows, summary, figures))
