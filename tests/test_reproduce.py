@@ -57,6 +57,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.svg").is_file()
     report = (out / "report.md").read_text()
     assert "57.22" in report and "71.9" in report and "Do the paper's shapes hold?" in report
+    assert (out / "report.html").stat().st_size > 10_000
     summary = json.loads((out / "summary.json").read_text())
     assert summary["jobs_run"] == 2
     main(args)  # finished jobs are skipped

@@ -5,7 +5,8 @@ mixture stream, train a teacher on it, split it by the run's default policy, and
 vanilla and disentangled schemes (:func:`semready.simulate.simulate`). Jobs run as separate processes (up
 to ``workers``), each in ``DIR/jobs/<level>_s<seed>/``; a job whose ``job.json`` exists is skipped, so an
 interrupted sweep resumes where it stopped. ``DIR/results.csv`` has one row per (level, seed, scheme);
-:mod:`semready.experiments.figures` draws the figures and writes ``DIR/report.md``.
+:mod:`semready.experiments.figures` draws the figures and writes ``DIR/report.md``; ``DIR/report.html``
+follows (:mod:`semready.report`).
 Never tuned to hit the paper's numbers: the protocol decides and the data speaks.
 """
 
@@ -162,4 +163,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
     figures = write_figures(out, rows)
     summary.update(write_report(out, rows, summary, figures))
     io.write_json(out / "summary.json", summary)
+    from semready.report import build_report
+
+    build_report(out)  # report.html: the same story, self-contained, for a browser
     return summary
