@@ -89,6 +89,20 @@ def test_missing_pieces_are_noted_not_fatal(full_dir, tmp_path):
         build_report(tmp_path / "nope")
 
 
+def test_report_of_a_reproduction_folder(tmp_path):
+    repro = tmp_path / "repro"
+    (repro / "jobs" / "L1_s0" / "run").mkdir(parents=True)
+    (repro / "fig2_representation_length.png").write_bytes(_png("green"))
+    (repro / "fig3_semantic_impact.png").write_bytes(_png("gray"))
+    (repro / "results.csv").write_text("level,seed,scheme,semantic_impact\n1,0,disentangled,601.9\n")
+    (repro / "summary.json").write_text(json.dumps({"jobs_run": 18, "headline": {"gain_pct": 23.4}, "shapes": []}))
+    page = build_report(repro).read_text()
+    assert sections(page) == list(SECTIONS) and page.count("data:image/png;base64,") == 2
+    assert page.count(f"report one of its runs for this: `semready report {repro / 'jobs' / 'L1_s0' / 'run'}`") == 7
+    assert "<td>gain_pct</td><td>23.4</td>" in page and "<td>jobs_run</td><td>18</td>" in page
+    assert "<td>601.9</td>" in page
+
+
 def test_report_command(full_dir, tmp_path, capsys):
     run = shutil.copytree(full_dir, tmp_path / "run")
     (run / "report.html").unlink()

@@ -56,10 +56,16 @@ def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max
         "embedding": ("Embedding map", r.embedding), "metrics": ("Clustering metrics", r.metrics),
         "kpis": ("KPIs", r.kpis), "figures": ("Figures", r.figures), "results": ("Results", r.results),
     }
+    run_only = ("training", "clusters-over-time", "ranked-clusters", "learnability", "items", "embedding", "metrics")
+    is_run = any((path / n).is_file() for n in ("config.yaml", "log.csv", "samples.csv"))
+    jobs = sorted(path.glob("jobs/*/run"))
     parts = []
     for sid in SECTIONS:
         title, build = builders[sid]
         try:
+            if sid in run_only and not is_run:
+                raise Missing(f"this is a reproduction folder, not a run; report one of its runs for this: "
+                              f"`semready report {jobs[0] if jobs else 'RUN'}`")
             body = build()
         except (Missing, SemreadyError) as exc:
             body = f'<p class="na">not available: {_e(str(exc))}</p>'
@@ -250,15 +256,7 @@ class _Run:
         k = self.json("kpis.json", f"simulate the link: `semready simulate {self.path}`")
         if not isinstance(k, dict):
             raise Missing("kpis.json is not a JSON object; rerun `semready simulate`")
-        out = []
-        top = [(key, v) for key, v in k.items() if _is_scalar(v)]
-        if top:
-            out.append(_table(["", "value"], top))
-        for key, v in k.items():
-            if isinstance(v, dict):
-                rows = [(f, x) for f, x in v.items() if _is_scalar(x)]
-                out.append(f"<h3>{_e(key)}</h3>" + _table(["", "value"], rows))
-        return "\n".join(out) or '<p class="na">kpis.json holds no values</p>'
+        return _json_tables(k) or '<p class="na">kpis.json holds no values</p>'
 
     def figures(self) -> str:
         figs = sorted(self.path.glob("fig2_*.png")) + sorted(self.path.glob("fig3_*.png"))
@@ -279,6 +277,10 @@ class _Run:
         if (self.path / "results.csv").is_file():
             rows = self.csv("results.csv", "")
             out.append(_table(list(rows[0]), [tuple(r.values()) for r in rows[:500]]))
+        if (self.path / "summary.json").is_file():
+            summary = self.json("summary.json", "rerun `semready reproduce`")
+            if isinstance(summary, dict):
+                out.append("<h3>summary.json</h3>" + _json_tables(summary, level=4))
         if (self.path / "report.md").is_file():
             out.append(f"<pre>{_e((self.path / 'report.md').read_text(encoding='utf-8', errors='replace'))}</pre>")
         if not out:
@@ -300,11 +302,24 @@ def _is_scalar(v: Any) -> bool:
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.4g}"
-    return "" if v is None else str(v)
+    return "–" if v is None else str(v)
 
 
 def _col(rows: list[dict[str, str]], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
+
+
+def _json_tables(obj: dict[str, Any], level: int = 3) -> str:
+    """Any JSON object as tables: its scalar fields, then one table per dict field of that field's scalars."""
+    out = []
+    top = [(key, v) for key, v in obj.items() if _is_scalar(v)]
+    if top:
+        out.append(_table(["", "value"], top))
+    for key, v in obj.items():
+        if isinstance(v, dict):
+            rows = [(f, x) for f, x in v.items() if _is_scalar(x)]
+            out.append(f"<h{level}>{_e(key)}</h{level}>" + _table(["", "value"], rows))
+    return "\n".join(out)
 
 
 def _table(head: list[str], rows: list[tuple]) -> str:
