@@ -1,5 +1,6 @@
-"""DDP through torchrun: 2 CPU processes (gloo) train a tiny run; the ranks agree, and the result matches
-single-process training on the same global batches within a stated tolerance.
+"""DDP through torchrun: 2 CPU processes (gloo) train a tiny run for one epoch, then resume it for a second
+(k-means seeding, eq. 3-4, cluster-aware negatives); the ranks agree, and the result matches uninterrupted
+one-process training on the same global batches within a stated tolerance.
 
 What is compared, and why not bitwise: each rank's BatchNorm normalises its own half of the global batch
 (16 of 32 items), so the forward passes — and therefore the gradients — differ slightly from one process
@@ -45,7 +46,10 @@ SCRIPT = textwrap.dedent("""
         seen["trainer"] = self
         return fit(self, *args, **kwargs)
     train.Trainer.fit = spy
-    pipeline.train(sys.argv[2], load_config_file(sys.argv[1]), progress=False)
+    if len(sys.argv) > 4:  # resume the run to this many epochs
+        pipeline.train(sys.argv[2], resume=True, epochs=int(sys.argv[4]), progress=False)
+    else:
+        pipeline.train(sys.argv[2], load_config_file(sys.argv[1]), progress=False)
     t = seen["trainer"]
     state = {f"teacher.{k}": v.contiguous() for k, v in t.teacher.state_dict().items()}
     for i, s in t.optimizer.state_dict()["state"].items():
@@ -61,17 +65,23 @@ def _free_port() -> int:
 
 
 def test_two_gloo_ranks_agree_and_match_one_process(tmp_path, tiny_npz):
-    over = tiny_overrides(tiny_npz, epochs=2)  # epoch 1: warm-up; epoch 2: k-means seeding, eq. 3-4 on
+    over = tiny_overrides(tiny_npz, epochs=1)
     over["rank"] = {"score": "paper"}
     cfg = build_config("quick", overrides=over)
     cfg_file, script = tmp_path / "cfg.yaml", tmp_path / "ddp_train.py"
     cfg_file.write_text(dump_config(cfg))
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(script), str(cfg_file), str(tmp_path / "ddp"), str(tmp_path)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def torchrun(*extra: str) -> None:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+               "127.0.0.1", "--master_port", str(_free_port()), str(script), str(cfg_file), str(tmp_path / "ddp"),
+               str(tmp_path), *extra]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    torchrun()  # epoch 1 (warm-up), checkpointed by rank 0 ...
+    torchrun("2")  # ... and resumed by both ranks for epoch 2: k-means seeding, eq. 3-4, cluster-aware negatives
 
     r0, r1 = (load_file(str(tmp_path / f"rank{r}.safetensors")) for r in (0, 1))
     assert r0.keys() == r1.keys()
@@ -81,13 +91,13 @@ def test_two_gloo_ranks_agree_and_match_one_process(tmp_path, tiny_npz):
     for name in ("checkpoint.safetensors", "state.json", "log.csv", "samples.csv", "clusters.csv"):
         assert (tmp_path / "ddp" / name).is_file(), name
 
-    ref = _one_process_with_per_rank_batchnorm(cfg, tmp_path / "ref", ranks=2)
+    ref = _one_process_with_per_rank_batchnorm(cfg, tmp_path / "ref", ranks=2, epochs=2)
     for k, v in ref.items():
         if "running" in k or "num_batches" in k:
             continue  # eval-only statistics: averaged per epoch under DDP, updated per chunk here
         torch.testing.assert_close(r0[f"teacher.{k}"], v, rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{k}: {m}")
     ddp_log = json.loads((tmp_path / "ddp" / "state.json").read_text())["log"]
-    assert len(ddp_log) == cfg.train.epochs
+    assert len(ddp_log) == 2
     worst = max(((r0[f"teacher.{k}"] - v).abs().max() / v.abs().max().clamp_min(1e-12)).item()
                 for k, v in ref.items() if v.is_floating_point() and "running" not in k)
     print(f"DDP vs one process with per-rank BatchNorm: worst relative difference {worst:.2e}")
@@ -105,7 +115,7 @@ class _PerRankBatchNorm(torch.nn.Module):
         return torch.cat([self.module(c) for c in x.chunk(self.ranks)])
 
 
-def _one_process_with_per_rank_batchnorm(cfg, run_dir, ranks):
+def _one_process_with_per_rank_batchnorm(cfg, run_dir, ranks, epochs):
     from semready.data import load_data
     from semready.train import Trainer
 
@@ -113,7 +123,8 @@ def _one_process_with_per_rank_batchnorm(cfg, run_dir, ranks):
     t.prime_bank()  # every DDP rank primes with the whole batches too
     t.query = _PerRankBatchNorm(t.teacher.encoder, ranks)
     t.momentum = _PerRankBatchNorm(t.teacher.momentum_encoder, ranks)
-    while t.epoch < cfg.train.epochs:  # Trainer.fit's schedule
+    t.cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
+    while t.epoch < epochs:  # Trainer.fit's schedule, uninterrupted
         if t.epoch == cfg.train.warmup_epochs:
             t.seed_prototypes()
         t.run_epoch(None)

@@ -70,8 +70,9 @@ def _release_freed_memory() -> None:
         pass
 
 
-def peak_memory(fn: Callable[[], Any], device: torch.device, calls: int = 2) -> dict[str, float]:
-    """Peak memory while ``fn`` runs ``calls`` times: absolute, and above what was held before (MiB)."""
+def peak_memory(fn: Callable[[], Any], device: torch.device, calls: int = 2, log: bool = True) -> dict[str, float]:
+    """Peak memory while ``fn`` runs ``calls`` times: absolute, and above what was held before (MiB). On the CPU,
+    ``log=False`` skips the profiler (for long calls): ``extra_mib`` is then the RSS growth."""
     mib = 2.0**20
     if device.type == "cuda":
         _sync(device)
@@ -82,7 +83,6 @@ def peak_memory(fn: Callable[[], Any], device: torch.device, calls: int = 2) -> 
         _sync(device)
         peak = torch.cuda.max_memory_allocated(device)
         return {"peak_mib": peak / mib, "extra_mib": (peak - before) / mib}
-    extra = _torch_cpu_extra(fn, calls)
     before, peak, done = _rss_bytes(), [0], threading.Event()
 
     def sample() -> None:
@@ -92,8 +92,10 @@ def peak_memory(fn: Callable[[], Any], device: torch.device, calls: int = 2) -> 
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    for _ in range(calls):
-        fn()
+    extra = _torch_cpu_extra(fn, calls) if log else None  # the same calls, under the profiler's allocation log
+    if extra is None:
+        for _ in range(calls):
+            fn()
     done.set()
     thread.join()
     peak[0] = max(peak[0], _rss_bytes())
@@ -110,6 +112,9 @@ def _torch_cpu_extra(fn: Callable[[], Any], calls: int) -> int | None:
             for _ in range(calls):
                 fn()
         events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    except (AttributeError, RuntimeError):
+        return None
+    try:
         live = peak = 0
         for e in sorted(events, key=lambda e: e.start_ns()):
             if str(e.device_type()).endswith("CPU"):
