@@ -19,6 +19,7 @@ torch.profiler with profile_memory — exact for tensors, blind to non-torch mem
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import platform
@@ -125,14 +126,18 @@ def _torch_cpu_extra(fn: Callable[[], Any], calls: int) -> int | None:
         return None
 
 
-def minimal_step(teacher, optimizer, x1: torch.Tensor, x2: torch.Tensor, cfg: SemreadyConfig) -> None:
-    """MoCo's step: InfoNCE of the query against its key and the whole bank; nothing semready adds."""
+def minimal_step(teacher, optimizer, x1: torch.Tensor, x2: torch.Tensor, cfg: SemreadyConfig,
+                 autocast: Callable[[], Any] = contextlib.nullcontext) -> None:
+    """MoCo's step: InfoNCE of the query against its key and the whole bank; nothing semready adds. ``autocast``:
+    the full step's (``Trainer.autocast``), so both run at the same precision."""
     teacher.encoder.train()
     teacher.momentum_encoder.train()
-    a = teacher.encoder(x1)
+    with autocast():
+        a = teacher.encoder(x1).float()
     with torch.no_grad():
         momentum_update(teacher.encoder, teacher.momentum_encoder, cfg.train.ema)
-        b = teacher.momentum_encoder(x2)
+        with autocast():
+            b = teacher.momentum_encoder(x2).float()
     loss = instance_discrimination(a, b, teacher.bank.valid_keys(), cfg.loss.tau)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -183,7 +188,7 @@ def run_speed_benchmark(cfg: SemreadyConfig | None = None, data_spec: str = "sam
         trainer.teacher.embed(prepare_eval(trainer.to_device(route_images[i])))
 
     phases: dict[str, Callable[[int], Any]] = {
-        "minimal": lambda i: minimal_step(minimal, opt_min, *views[i], cfg),
+        "minimal": lambda i: minimal_step(minimal, opt_min, *views[i], cfg, trainer.autocast),
         "full": lambda i: trainer.step_on_views(*views[i]),
         "views": lambda i: trainer.views(images[i], gen),
         "negatives": negatives,
