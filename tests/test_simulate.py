@@ -161,3 +161,12 @@ def test_kpis_recomputed_by_hand_from_the_items(tiny_run, capsys):
     packets = math.ceil(8 * len(buf.getvalue()) / (8 * 1472))
     expected = packets / (float(row["bits"]) / 1e6 + vanilla["generation_seconds_per_item"])
     assert float(row["impact"]) == pytest.approx(expected, rel=1e-3)
+
+
+def test_train_keeps_the_config_files_data_spec(tmp_path, tiny_npz, capsys):
+    """`semready train --config F` with no --data trains on F's data.spec, not on the sample."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{spec: 'npz:{tiny_npz}'}}\nmodel: {{width: 8, embed_dim: 16, clusters: 3}}\n"
+                   "bank: {size: 96, min_negatives: 8}\ntrain: {epochs: 1, batch_size: 32, warmup_epochs: 1}\n")
+    assert exit_code(["train", "--out", str(tmp_path / "r"), "--config", str(cfg), "--quiet"]) == 0
+    assert "120 items" in capsys.readouterr().out

@@ -33,7 +33,8 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", help="run directory to create")],
-    data: DataOpt = "sample",
+    data: Annotated[str | None, typer.Option("--data", help="data spec, as for the other commands (default: the "
+                                             "--config file's, else sample)")] = None,
     preset: Annotated[str, typer.Option(help="quick (CPU-sized) | paper")] = "auto",
     config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the preset")] = None,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
@@ -49,9 +50,10 @@ def train(
     from semready import pipeline
     from semready.config import build_config
 
-    overrides: dict[str, Any] = {"data": {"spec": data, "download": download}}
-    if image_size is not None:
-        overrides["data"]["image_size"] = image_size
+    overrides: dict[str, Any] = {}  # only what was given on the command line overrides the --config file
+    _put(overrides, "data", "spec", data)
+    _put(overrides, "data", "download", True if download else None)
+    _put(overrides, "data", "image_size", image_size)
     _put(overrides, "train", "epochs", epochs)
     _put(overrides, "train", "seed", seed)
     _put(overrides, "train", "device", device)
