@@ -189,7 +189,8 @@ class SemanticLanguage:
         """The teacher's Z for each item and whether it had to be cut at the bit cap (it then fails fidelity).
 
         Per item: the coarsest ladder step whose regeneration meets the fidelity target; if that Z is longer
-        than ``bit_cap`` bits (default 8 bits per value: the raw item), the finest step within the cap.
+        than ``bit_cap`` bits (default 8 bits per value: the raw item), its refinement is cut to the longest
+        prefix that fits, and the item is marked capped (it will fail the fidelity check).
         """
         self._check_items(images)
         cap = 8.0 * self.n_values if bit_cap is None else float(bit_cap)
