@@ -65,8 +65,13 @@ def check_schemes(schemes: list[str]) -> list[str]:
     return list(dict.fromkeys(schemes))
 
 
+def language_items(scheme: str, fit: Items) -> Items:
+    """What a scheme's language is built on: every language item (vanilla) or the learnable ones."""
+    return fit if scheme == "vanilla" else fit.subset(fit.learnable)
+
+
 def build_language(scheme: str, fit: Items, n_clusters: int, cfg: CommConfig) -> SemanticLanguage:
-    chosen = fit if scheme == "vanilla" else fit.subset(fit.learnable)
+    chosen = language_items(scheme, fit)
     return SemanticLanguage.build(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
                                   built_on="all" if scheme == "vanilla" else "learnable")
 
@@ -175,7 +180,7 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
             "language_items": lang.n_items, "dictionary_bits": dictionary_bits,
             **language_complexity(lang, sem["rep"], cfg.beta, cfg.gamma_samples, seed),
         })
-        chosen = fit if scheme == "vanilla" else fit.subset(fit.learnable)
+        chosen = language_items(scheme, fit)
         summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
                                                cfg.prequential_chunks, seed, cfg.bit_cap))
     else:
