@@ -84,8 +84,10 @@ def train(
 def split(
     run: Annotated[Path, typer.Argument(help="a trained run directory")],
     policy: Annotated[str, typer.Option(help="confidence (value = learnability floor) | budget (value = "
-                                        "memorizable fraction) | complexity")] = "confidence",
-    value: Annotated[float, typer.Option(help="the policy's value, in [0, 1]")] = 0.5,
+                                        "memorizable fraction) | complexity (value = "
+                                        "Γ̂ budget, nats per item)")] = "confidence",
+    value: Annotated[float, typer.Option(help="the policy's value: in [0, 1], or nats per item for complexity")
+                     ] = 0.5,
     score: Annotated[str | None, typer.Option(help="learnability score: regen | paper "
                                               "(the paper's confidence ranking); default: keep the run's")] = None,
 ) -> None:
@@ -189,6 +191,7 @@ def simulate(
     packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,
 ) -> None:
     """Teacher -> link -> apprentice for the classical, vanilla and disentangled schemes; writes RUN/kpis.json."""
+    from semready.simulate import kpi_table
     from semready.simulate import simulate as run_simulation
 
     overrides = {"fidelity_psnr_db": fidelity, "classical_codec": codec, "rate_bps": rate, "payload_bytes": payload,
@@ -205,7 +208,7 @@ def reproduce(
     out: Annotated[Path, typer.Option("--out", help="directory for results.csv, figures and report.md")],
     preset: Annotated[str, typer.Option(help="quick (CPU-sized) | paper")] = "quick",
     seeds: Annotated[int, typer.Option(help="seeds per level")] = 3,
-    items: Annotated[int, typer.Option(help="items per stream")] = 2000,
+    items: Annotated[int, typer.Option(help="items per stream (lowered to what the content pools hold)")] = 2000,
     minutes: Annotated[float, typer.Option(help="teacher training budget per job (minutes)")] = 2.0,
     image_size: Annotated[int, typer.Option("--image-size", help="item side (the language needs <= 32)")] = 16,
     content: Annotated[list[str] | None, typer.Option("--content", help="labelled data spec whose classes are "
@@ -227,23 +230,6 @@ def reproduce(
         console.print(f"  {line}")
     typer.echo(f"reproduced in {summary['wall_seconds_total'] / 60:.1f} min (this call "
                f"{summary['wall_seconds'] / 60:.1f}) -> {out / 'report.md'}")
-
-
-def kpi_table(kpis: dict) -> Table:
-    s = kpis["settings"]
-    table = Table(title=f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB, "
-                        f"classical {s['classical_codec']}")
-    cols = [("mean |Z_i| bits", "mean_representation_bits", ".0f"), ("total bits/item", "total_bits_per_item", ".0f"),
-            ("impact (pkt/rep/s)", "semantic_impact", ".1f"), ("fidelity pass", "fidelity_pass_rate", ".3f"),
-            ("Γ nats/item", "gamma_nats_per_item", ".0f")]
-    table.add_column("scheme")
-    for title, _, _ in cols:
-        table.add_column(title, justify="right")
-    for name in ("classical", "vanilla", "disentangled"):
-        if name in kpis:
-            row = kpis[name]
-            table.add_row(name, *("-" if row.get(key) is None else format(row[key], fmt) for _, key, fmt in cols))
-    return table
 
 
 def _put(d: dict, section: str, key: str, value: Any) -> None:

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -57,7 +55,3 @@ def finite_mean(values: np.ndarray) -> float | None:
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else None
-
-
-def nan_to_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x

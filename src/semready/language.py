@@ -81,6 +81,9 @@ class Representations:
     def __len__(self) -> int:
         return len(self.cluster)
 
+    def subset(self, mask: np.ndarray) -> Representations:
+        return Representations(self.cluster[mask], self.step[mask], self.k[mask], self.q[np.repeat(mask, self.k)])
+
     def dense(self, n_values: int) -> torch.Tensor:
         out = torch.zeros(len(self), n_values)
         rows = np.repeat(np.arange(len(self)), self.k)
@@ -170,7 +173,7 @@ class SemanticLanguage:
         lg = lg - lg.logsumexp(0)
         cl = torch.from_numpy(np.clip(rep.cluster, 0, self.n_clusters - 1))
         bits = -lg[cl] / LN2 + math.log2(STEPS) + math.log2(self.n_values + 1)
-        per_coef = -laplace_log2_pmf(torch.from_numpy(rep.q), self.coefficient_scales(rep, log_scales), self.q_max)
+        per_coef = torch.from_numpy(self._coefficient_bits(rep, log_scales))
         item = torch.from_numpy(np.repeat(np.arange(len(rep)), rep.k))
         bits = bits + torch.zeros(len(rep), dtype=torch.float64).index_add_(0, item, per_coef)
         return bits.numpy()
@@ -212,8 +215,10 @@ class SemanticLanguage:
         capped = self.information_bits(rep) > cap
         return (self._truncate(rep, capped, cap) if capped.any() else rep), capped
 
-    def _coefficient_bits(self, rep: Representations) -> np.ndarray:
-        return (-laplace_log2_pmf(torch.from_numpy(rep.q), self.coefficient_scales(rep), self.q_max)).numpy()
+    def _coefficient_bits(self, rep: Representations, log_scales: torch.Tensor | None = None) -> np.ndarray:
+        """−log2 p(q_j) for every coded coefficient, in the flat order of rep.q."""
+        scales = self.coefficient_scales(rep, log_scales)
+        return (-laplace_log2_pmf(torch.from_numpy(rep.q), scales, self.q_max)).numpy()
 
     def _truncate(self, rep: Representations, capped: np.ndarray, cap: float) -> Representations:
         """Cut the refinement of ``capped`` items to the longest prefix whose Z fits in ``cap`` bits."""

@@ -21,7 +21,7 @@ import torch
 from pydantic import ValidationError
 
 from semready import io
-from semready.comm.system import Items, check_schemes, gamma_on_common_items, run_scheme
+from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
 from semready.config import CommConfig, load_config_file
 from semready.data import iter_batches, load_data
 from semready.errors import SemreadyError
@@ -40,18 +40,23 @@ def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfi
                             "(see docs/kpis.md)") from None
 
 
-def _run_items(run_dir: Path, cfg) -> Items:
-    path = run_dir / "samples.csv"
+def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A trained run's content element and learnable flag per item, from its samples.csv."""
+    path = Path(run_dir) / "samples.csv"
     if not path.is_file():
         raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
+    return (np.array([int(r["cluster"]) for r in rows], dtype=np.int64),
+            np.array([r["split"] == "learnable" for r in rows], dtype=bool))
+
+
+def _run_items(run_dir: Path, cfg) -> Items:
+    clusters, learnable = run_split(run_dir)
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size)
-    if len(data) != len(rows):
-        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(rows)}: "
+    if len(data) != len(clusters):
+        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(clusters)}: "
                             "restore the training data or retrain")
-    clusters = np.array([int(r["cluster"]) for r in rows], dtype=np.int64)
-    learnable = np.array([r["split"] == "learnable" for r in rows])
     return Items(data.images, clusters, learnable)
 
 
@@ -97,23 +102,22 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         "fidelity_psnr_db": comm.fidelity_psnr_db, "classical_codec": comm.classical_codec,
         "rate_bps": comm.rate_bps, "payload_bytes": comm.payload_bytes, "packet_loss": comm.packet_loss,
         "bit_error_rate": comm.bit_error_rate, "beta": comm.beta}}
-    tables, languages = {}, {}
+    tables = {}
     (run_dir / "languages").mkdir(exist_ok=True)
     for scheme in schemes:
         summary, table, lang = run_scheme(scheme, fit, stream, cfg.model.clusters, comm, cfg.train.seed)
         kpis[scheme], tables[scheme] = summary, table
         if lang is not None:
-            languages[scheme] = lang
             lang.save(run_dir / "languages" / scheme)
         if on_scheme is not None:
             on_scheme(scheme, summary)
-    kpis["comparison"] = compare(kpis, languages, stream, comm, cfg.train.seed)
+    kpis["comparison"] = compare(kpis)
     _write_items(run_dir / ITEM_FILE, tables)
     io.write_json(run_dir / KPI_FILE, kpis)
     return kpis
 
 
-def compare(kpis: dict, languages: dict, stream: Items, comm: CommConfig, seed: int) -> dict[str, Any]:
+def compare(kpis: dict) -> dict[str, Any]:
     """The paper's headline quantities, where both schemes ran."""
     out: dict[str, Any] = {}
     van, dis = kpis.get("vanilla"), kpis.get("disentangled")
@@ -123,12 +127,36 @@ def compare(kpis: dict, languages: dict, stream: Items, comm: CommConfig, seed: 
         if van["semantic_impact"] > 0:
             out["semantic_impact_gain_pct"] = 100 * (dis["semantic_impact"] / van["semantic_impact"] - 1)
         out["total_bits_reduction_pct"] = 100 * (1 - dis["total_bits_per_item"] / van["total_bits_per_item"])
-        common = stream.subset(stream.learnable)
-        if len(common):
-            for name in ("vanilla", "disentangled"):
-                g = gamma_on_common_items(languages[name], common, comm, seed)
-                out[f"{name}_gamma_nats_per_learnable_item"] = g["gamma_nats_per_item"]
+        for name in ("vanilla", "disentangled"):  # Γ̂ of both languages on the same items, X_l
+            if kpis[name].get("gamma_nats_per_learnable_item") is not None:
+                out[f"{name}_gamma_nats_per_learnable_item"] = kpis[name]["gamma_nats_per_learnable_item"]
     return out
+
+
+TABLE_COLUMNS = (("mean |Z_i| (bits)", "mean_representation_bits", ".0f"),
+                 ("total bits/item", "total_bits_per_item", ".0f"),
+                 ("total excl. dictionary", "total_bits_per_item_excluding_dictionary", ".0f"),
+                 ("ι (pkt/(rep·s))", "semantic_impact", ".1f"), ("fidelity pass", "fidelity_pass_rate", ".3f"),
+                 ("Γ̂ (nats/item)", "gamma_nats_per_item", ".0f"),
+                 ("prequential (nats/item)", "prequential_nats_per_item", ".0f"))
+
+
+def kpi_table(kpis: dict, title: str | None = None):
+    """The schemes side by side, as a rich Table (what `semready simulate` and benchmarks/semcom.py print)."""
+    from rich.table import Table
+
+    s = kpis["settings"]
+    table = Table(title=title or f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB, "
+                                 f"classical {s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
+    table.add_column("scheme")
+    for name, _, _ in TABLE_COLUMNS:
+        table.add_column(name, justify="right")
+    for scheme in SCHEMES:
+        if scheme in kpis:
+            row = kpis[scheme]
+            table.add_row(scheme, *("-" if row.get(key) is None else format(row[key], fmt)
+                                    for _, key, fmt in TABLE_COLUMNS))
+    return table
 
 
 def _write_items(path: Path, tables: dict[str, dict[str, np.ndarray]]) -> None:

@@ -127,13 +127,12 @@ def encode_item(item: np.ndarray, codec: str, psnr_target: float) -> Encoded:
         data = lzma.compress(item.tobytes(), format=lzma.FORMAT_XZ)
         return Encoded(data, "lzma", None, len(lzma.compress(item.tobytes(), format=lzma.FORMAT_RAW,
                                                              filters=_LZMA_RAW)))
-    png = _save(_image(item), "PNG", optimize=True)
-    png_enc = Encoded(png, "png", None, _png_stripped(png))
-    if codec == "png":
-        return png_enc
-    formats = ["JPEG", "WEBP"] if codec == "best" else [codec.upper()]
+    formats = {"png": [], "best": ["JPEG", "WEBP"]}.get(codec, [codec.upper()])
     found = [e for e in (_lossy(item, f, psnr_target) for f in formats) if e is not None]
-    return min(found + [png_enc], key=lambda e: len(e.payload)) if codec == "best" or not found else found[0]
+    if found and codec != "best":
+        return found[0]
+    png = _save(_image(item), "PNG", optimize=True)  # the default, the fallback, and a candidate of "best"
+    return min(found + [Encoded(png, "png", None, _png_stripped(png))], key=lambda e: len(e.payload))
 
 
 def decode_item(enc: Encoded, shape: tuple[int, int, int]) -> np.ndarray:

@@ -180,6 +180,11 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
             "language_items": lang.n_items, "dictionary_bits": dictionary_bits,
             **language_complexity(lang, sem["rep"], cfg.beta, cfg.gamma_samples, seed),
         })
+        learnable = stream.learnable[semantic]  # the items both languages describe: compare them there
+        if learnable.any():
+            summary["gamma_nats_per_learnable_item"] = (
+                summary["gamma_nats_per_item"] if learnable.all() else language_complexity(
+                    lang, sem["rep"].subset(learnable), cfg.beta, cfg.gamma_samples, seed)["gamma_nats_per_item"])
         chosen = language_items(scheme, fit)
         summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
                                                cfg.prequential_chunks, seed, cfg.bit_cap))
@@ -202,9 +207,3 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
         "link_seconds": link_seconds,
     })
     return summary, table, lang
-
-
-def gamma_on_common_items(lang: SemanticLanguage, items: Items, cfg: CommConfig, seed: int = 0) -> dict:
-    """Γ̂ of a language on a given item set (used to compare vanilla and disentangled on the same X_l)."""
-    rep, _ = lang.represent(items.images, items.clusters, cfg.bit_cap)
-    return language_complexity(lang, rep, cfg.beta, cfg.gamma_samples, seed)

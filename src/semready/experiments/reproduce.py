@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from semready import io
+from semready.comm.system import SCHEMES
 from semready.errors import SemreadyError
 
 RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "rho", "items", "seed", "scheme",
@@ -33,7 +34,6 @@ RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "rho", "items"
                   "semantic_impact", "fidelity_pass_rate", "gamma_nats_per_item", "semantic_items",
                   "classical_items", "poor_memorizable_share", "clean_learnable_share", "teacher_epochs",
                   "job_seconds"]
-SCHEMES = ("classical", "vanilla", "disentangled")
 
 
 def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size: int, preset: str,
@@ -45,7 +45,7 @@ def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size
     from semready.data import load_data
     from semready.data.mixtures import Level, build_mixture, pool_content
     from semready.pipeline import train
-    from semready.simulate import simulate
+    from semready.simulate import run_split, simulate
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -61,8 +61,7 @@ def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size
                                              "train": {**train_defaults, "seed": seed, "threads": 1}})
     trained = train(job / "run", cfg, progress=False)
     kpis = simulate(job / "run")
-    with open(job / "run" / "samples.csv", newline="") as fh:
-        memorizable = np.array([r["split"] == "memorizable" for r in csv.DictReader(fh)])
+    memorizable = ~run_split(job / "run")[1]
     poor = stream.family != "clean"
     result = {"level": asdict(lvl), "seed": seed, "content_complexity_nats": stream.complexity,
               "teacher_epochs": trained["epochs"], "kpis": kpis,

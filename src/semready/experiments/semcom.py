@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from semready.comm.system import SCHEMES
 from semready.config import build_config
 from semready.data import load_data
 from semready.data.inject import count_for_fraction, inject
 from semready.errors import SemreadyError
 from semready.pipeline import train
-from semready.simulate import ITEM_FILE, simulate
-
-SCHEMES = ("classical", "vanilla", "disentangled")
+from semready.simulate import ITEM_FILE, kpi_table, run_split, simulate
 
 
 def build_stream(data_dir: Path, fraction: float, seed: int, work: Path) -> tuple[Path, np.ndarray]:
@@ -39,8 +38,7 @@ def build_stream(data_dir: Path, fraction: float, seed: int, work: Path) -> tupl
 
 def split_by_family(run: Path, family: np.ndarray) -> dict[str, dict[str, float]]:
     """Share of each family the run's split put in X_m (what the disentangled scheme sends classically)."""
-    with open(run / "samples.csv", newline="") as fh:
-        memorizable = np.array([r["split"] == "memorizable" for r in csv.DictReader(fh)])
+    memorizable = ~run_split(run)[1]
     return {f: {"items": int((family == f).sum()), "memorizable_share": float(memorizable[family == f].mean())}
             for f in np.unique(family)}
 
@@ -86,24 +84,11 @@ def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: f
 
 def print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     k = result["kpis"]
     s = k["settings"]
-    table = Table(title=f"Semantic communication on cifar10_test + {result['fraction']:.0%} noise/scrambled: "
-                        f"{s['items_sent']} items sent, PSNR >= {s['fidelity_psnr_db']} dB, classical "
-                        f"{s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
-    cols = [("mean |Z_i| (bits)", "mean_representation_bits", ".0f"),
-            ("total bits/item", "total_bits_per_item", ".0f"),
-            ("total excl. dictionary", "total_bits_per_item_excluding_dictionary", ".0f"),
-            ("ι (pkt/(rep·s))", "semantic_impact", ".1f"), ("fidelity pass", "fidelity_pass_rate", ".3f"),
-            ("Γ̂ (nats/item)", "gamma_nats_per_item", ".0f"), ("prequential (nats/item)",
-                                                              "prequential_nats_per_item", ".0f")]
-    table.add_column("scheme")
-    for title, _, _ in cols:
-        table.add_column(title, justify="right")
-    for name in SCHEMES:
-        row = k[name]
-        table.add_row(name, *("-" if row.get(key) is None else format(row[key], fmt) for _, key, fmt in cols))
-    Console().print(table)
+    title = (f"Semantic communication on cifar10_test + {result['fraction']:.0%} noise/scrambled: "
+             f"{s['items_sent']} items sent, PSNR >= {s['fidelity_psnr_db']} dB, classical "
+             f"{s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
+    Console().print(kpi_table(k, title))
     Console().print({"comparison": k["comparison"], "split_by_family": result["split_by_family"]})
