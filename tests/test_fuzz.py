@@ -81,6 +81,7 @@ arrays = _DTYPES.flatmap(lambda dt: hnp.arrays(np.dtype(dt), hnp.array_shapes(mi
 
 @FUZZ
 @given(x=arrays, y=st.none() | arrays, classes=st.none() | arrays, image_size=st.none() | st.integers(-2, 40))
+@example(x=np.zeros((1, 1, 1), np.uint8), y=None, classes=np.array([b"\x80"], dtype="S2"), image_size=None)
 def test_fuzz_npz_arrays(tmp_path, x, y, classes, image_size):
     extra = {k: v for k, v in (("y", y), ("classes", classes)) if v is not None}
     np.savez(tmp_path / "a.npz", x=x, **extra)

@@ -185,7 +185,11 @@ def _open_npz(path: str, *, download: bool = False) -> _Source:
         if classes.ndim != 1 or classes.dtype.kind not in "US":
             raise SemreadyError(f"npz file {p}: 'classes' is {classes.dtype} {classes.shape}: save class "
                                 "names as a 1-D str array, np.array(names, dtype=str)")
-        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
+        try:
+            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
+        except UnicodeDecodeError:
+            raise SemreadyError(f"npz file {p}: 'classes' holds bytes that are not UTF-8 text: save class names "
+                                "as str, np.array(names, dtype=str)") from None
     y = arrays.get("y")
     if y is not None:
         if y.shape != (len(x),):
