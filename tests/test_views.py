@@ -66,3 +66,20 @@ def test_eval_input_is_deterministic_standardisation():
     assert torch.allclose(x, (IMAGES.float() / 255 - 0.5) / 0.25)
     plain = ViewsConfig(crop_scale_min=1.0, flip_p=0, jitter_p=0, grayscale_p=0)
     assert perturb(IMAGES, plain, torch.Generator().manual_seed(0)).shape == x.shape
+
+
+def test_a_share_of_the_batch_is_perturbed_as_within_the_whole_batch():
+    # Under DDP each process perturbs only its slice of the global batch: drawing the whole batch's parameters
+    # makes the slices together equal to the whole batch's views, and keeps every rank's generator in step.
+    cfg = ViewsConfig()
+    whole_gen = torch.Generator().manual_seed(5)
+    whole = two_views(IMAGES, cfg, whole_gen)
+    gens = [torch.Generator().manual_seed(5) for _ in range(4)]
+    shares = [two_views(IMAGES[r * 4:(r + 1) * 4], cfg, gens[r], share=(r * 4, 16)) for r in range(4)]
+    for v in (0, 1):
+        torch.testing.assert_close(torch.cat([s[v] for s in shares]), whole[v], rtol=1e-6, atol=1e-6)
+    for g in gens:  # every "rank" drew what the whole batch draws
+        assert torch.equal(g.get_state(), whole_gen.get_state())
+    # without the share, a slice draws its own (different) parameters
+    alone = two_views(IMAGES[4:8], cfg, torch.Generator().manual_seed(5))
+    assert not torch.allclose(alone[0], whole[0][4:8])

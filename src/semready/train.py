@@ -50,7 +50,7 @@ from semready.tb import EpochWriter
 from semready.views import two_views
 
 LOG_COLUMNS = ["epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
-               "revived", "collapsed", "lr", "images_per_s", "seconds", "cluster_sizes"]
+               "revived", "collapsed", "lr", "images_per_s", "seconds", "processes", "cluster_sizes"]
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -84,7 +84,6 @@ class Trainer:
             raise SemreadyError(f"batch of {self.batch_size} items cannot be split over {world} processes: make "
                                 "train.batch_size a multiple of the number of processes (nproc_per_node x nnodes)")
         self.dist, self.device = distributed.setup(resolve_device(t.device))
-        self.local_batch = self.batch_size // self.dist.world
         self.teacher = Teacher(self.cfg).to(self.device)
         if t.channels_last:
             self.teacher.to(memory_format=torch.channels_last)
@@ -101,12 +100,16 @@ class Trainer:
     def clusters_active(self) -> bool:
         return self.epoch >= self.cfg.train.warmup_epochs
 
-    def views(self, images: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """χ1, χ2 of the global batch, computed on the device; under DDP, this rank's slice of them."""
-        x1, x2 = two_views(self.to_device(images), self.cfg.views, gen)
-        if self.dist.enabled:
-            part = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
-            x1, x2 = x1[part], x2[part]
+    def views(self, images: torch.Tensor, gen: torch.Generator, shard: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """χ1, χ2 of a global batch, computed on the device. Under DDP (and ``shard``) a rank moves and perturbs
+        only its slice, with the random parameters of the whole batch: every rank's generator stays in step,
+        and the slices together are the views one process would make of the whole batch."""
+        n, start = len(images), 0
+        if shard and self.dist.enabled:
+            start = self.dist.rank * n // self.dist.world
+            images = images[start:start + n // self.dist.world]
+        x1, x2 = two_views(self.to_device(images), self.cfg.views, gen, share=(start, n))
         if self.cfg.train.channels_last:
             x1, x2 = (x.contiguous(memory_format=torch.channels_last) for x in (x1, x2))
         return x1, x2
@@ -176,13 +179,19 @@ class Trainer:
         k = self.teacher.bank.size
         idx = torch.randint(len(self.data), (k,), generator=gen)
         self.teacher.momentum_encoder.train()
-        for start in range(0, k, self.batch_size):  # every rank computes the same keys
-            x, _ = two_views(self.to_device(self.data.images[idx[start:start + self.batch_size]]), self.cfg.views,
-                             gen)
-            if self.cfg.train.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+        for start in range(0, k, self.batch_size):
+            images = self.data.images[idx[start:start + self.batch_size]]
+            # under DDP each rank keys its slice and all gather; a last chunk that does not split evenly is keyed
+            # whole by every rank and rank 0's keys are kept, so every rank's bank is the same
+            shard = len(images) % self.dist.world == 0
+            x, _ = self.views(images, gen, shard)
             with self.autocast():
-                self.teacher.bank.enqueue(self.momentum(x).float())
+                keys = self.momentum(x).float()
+            if shard:
+                keys = distributed.all_gather_cat(keys, self.dist)
+            else:
+                distributed.broadcast_([keys], self.dist)
+            self.teacher.bank.enqueue(keys)
 
     def seed_prototypes(self) -> None:
         """k-means on the bank's keys initialises the M prototypes (cluster decision boundaries)."""
@@ -266,6 +275,7 @@ class Trainer:
             "empty_clusters": int((sizes == 0).sum()), "revived": revived, "collapsed": bool(collapsed),
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": self.steps_per_epoch * self.batch_size / seconds, "seconds": seconds,
+            "processes": self.dist.world,  # a resumed run may continue on another process count
             "cluster_sizes": sizes.tolist(),
         }
 

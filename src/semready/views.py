@@ -41,24 +41,38 @@ def prepare_eval(images: torch.Tensor) -> torch.Tensor:
     return standardize(to_float(images))
 
 
-def _uniform(n: int, low: float, high: float, gen: torch.Generator | None, device) -> torch.Tensor:
-    # Parameters are drawn on the CPU from one generator so a seed gives the same views on any device.
-    return (torch.rand(n, generator=gen) * (high - low) + low).to(device)
+class Draws:
+    """Per-item uniform random parameters, drawn on the CPU from one generator (a seed gives the same views on
+    any device) for a batch of ``total`` items, of which the items at ``part`` are kept.
+
+    Under DDP each process perturbs only its share of the global batch, yet draws the parameters of the whole
+    batch: its share is perturbed exactly as in one process perturbing everything, and the generator stays in
+    step on every rank."""
+
+    def __init__(self, gen: torch.Generator | None, total: int, part: slice = slice(None), device=None):
+        self.gen, self.total, self.part, self.device = gen, total, part, device
+
+    def uniform(self, low: float, high: float) -> torch.Tensor:
+        return (torch.rand(self.total, generator=self.gen)[self.part] * (high - low) + low).to(self.device)
+
+
+def _draws(rng: Draws | torch.Generator | None, x: torch.Tensor) -> Draws:
+    return rng if isinstance(rng, Draws) else Draws(rng, x.shape[0], device=x.device)
 
 
 def random_resized_crop_flip(
-    x: torch.Tensor, scale_min: float, flip_p: float, gen: torch.Generator | None = None
+    x: torch.Tensor, scale_min: float, flip_p: float, gen: Draws | torch.Generator | None = None
 ) -> torch.Tensor:
     """Per-item RandomResizedCrop (area scale in [scale_min, 1], aspect ratio in [3/4, 4/3]) + horizontal flip."""
-    n, device = x.shape[0], x.device
-    area = _uniform(n, scale_min, 1.0, gen, device)
-    log_ratio = _uniform(n, math.log(3 / 4), math.log(4 / 3), gen, device)
+    n, device, draw = x.shape[0], x.device, _draws(gen, x).uniform
+    area = draw(scale_min, 1.0)
+    log_ratio = draw(math.log(3 / 4), math.log(4 / 3))
     ratio = log_ratio.exp()
     w = (area * ratio).sqrt().clamp(max=1.0)  # crop width as a fraction of the image
     h = (area / ratio).sqrt().clamp(max=1.0)
-    cx = (_uniform(n, -1.0, 1.0, gen, device)) * (1 - w)  # centre in grid coordinates [-1, 1]
-    cy = (_uniform(n, -1.0, 1.0, gen, device)) * (1 - h)
-    flip = torch.where(_uniform(n, 0.0, 1.0, gen, device) < flip_p, -1.0, 1.0)
+    cx = draw(-1.0, 1.0) * (1 - w)  # centre in grid coordinates [-1, 1]
+    cy = draw(-1.0, 1.0) * (1 - h)
+    flip = torch.where(draw(0.0, 1.0) < flip_p, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3, device=device)
     theta[:, 0, 0] = w * flip
     theta[:, 0, 2] = cx
@@ -68,17 +82,17 @@ def random_resized_crop_flip(
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def color_jitter(x: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None) -> torch.Tensor:
+def color_jitter(x: torch.Tensor, cfg: ViewsConfig, gen: Draws | torch.Generator | None = None) -> torch.Tensor:
     """Per-item ColorJitter(brightness, contrast, saturation, hue), applied with probability ``jitter_p``."""
-    n, device = x.shape[0], x.device
-    apply = (_uniform(n, 0.0, 1.0, gen, device) < cfg.jitter_p).float()
+    n, device, draw = x.shape[0], x.device, _draws(gen, x).uniform
+    apply = (draw(0.0, 1.0) < cfg.jitter_p).float()
 
     def factor(strength: float) -> torch.Tensor:
-        f = _uniform(n, max(0.0, 1 - strength), 1 + strength, gen, device)
+        f = draw(max(0.0, 1 - strength), 1 + strength)
         return 1 + (f - 1) * apply  # items not jittered get factor 1
 
     b, c, s = factor(cfg.brightness), factor(cfg.contrast), factor(cfg.saturation)
-    hue = _uniform(n, -cfg.hue, cfg.hue, gen, device) * apply * (2 * math.pi)
+    hue = draw(-cfg.hue, cfg.hue) * apply * (2 * math.pi)
     x = (x * b.view(n, 1, 1, 1)).clamp_(0, 1)
     gray_mean = TF.rgb_to_grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
     x = ((x - gray_mean) * c.view(n, 1, 1, 1) + gray_mean).clamp_(0, 1)
@@ -95,23 +109,30 @@ def color_jitter(x: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None 
     return x.clamp_(0, 1)
 
 
-def random_grayscale(x: torch.Tensor, p: float, gen: torch.Generator | None = None) -> torch.Tensor:
+def random_grayscale(x: torch.Tensor, p: float, gen: Draws | torch.Generator | None = None) -> torch.Tensor:
     n = x.shape[0]
-    pick = (_uniform(n, 0.0, 1.0, gen, x.device) < p).view(n, 1, 1, 1)
+    pick = (_draws(gen, x).uniform(0.0, 1.0) < p).view(n, 1, 1, 1)
     return torch.where(pick, TF.rgb_to_grayscale(x, num_output_channels=3), x)
 
 
-def perturb(images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None) -> torch.Tensor:
-    """One perturbation χ(X) of a uint8 batch, standardised for the encoder."""
+def perturb(images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None,
+            share: tuple[int, int] | None = None) -> torch.Tensor:
+    """One perturbation χ(X) of a uint8 batch, standardised for the encoder.
+
+    ``share=(start, total)``: ``images`` are items start, start+1, ... of a batch of ``total`` items (one DDP
+    process's slice of the global batch); they are perturbed exactly as they would be within that batch."""
     x = to_float(images)
-    x = random_resized_crop_flip(x, cfg.crop_scale_min, cfg.flip_p, gen)
-    x = color_jitter(x, cfg, gen)
-    x = random_grayscale(x, cfg.grayscale_p, gen)
+    start, total = share if share is not None else (0, x.shape[0])
+    draws = Draws(gen, total, slice(start, start + x.shape[0]), x.device)
+    x = random_resized_crop_flip(x, cfg.crop_scale_min, cfg.flip_p, draws)
+    x = color_jitter(x, cfg, draws)
+    x = random_grayscale(x, cfg.grayscale_p, draws)
     return standardize(x)
 
 
 def two_views(
-    images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None
+    images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None,
+    share: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """χ1(X), χ2(X): two independent perturbations of every item of the batch."""
-    return perturb(images, cfg, gen), perturb(images, cfg, gen)
+    """χ1(X), χ2(X): two independent perturbations of every item of the batch (``share``: see :func:`perturb`)."""
+    return perturb(images, cfg, gen, share), perturb(images, cfg, gen, share)

@@ -10,7 +10,11 @@ per-round ratios):
 - ``views``: :meth:`Trainer.views`, the two perturbations of a batch (the step's input pipeline);
 - ``negatives``: the per-cluster negative selection alone (bank organised per cluster + B×K mask);
 - ``bare_inference``: uint8 -> device -> standardise -> momentum-encoder forward (what any inference pays);
-- ``routing``: :meth:`semready.infer.TrainedRun.assign_batch` (the same + cluster assignment and eq. 3 confidence).
+- ``routing``: :meth:`semready.infer.TrainedRun.assign_batch` (the same + cluster assignment and eq. 3 confidence);
+- ``full_plain`` (only with ``train.amp`` or ``train.compile``): the full step on the same model and views with
+  bf16 autocast and torch.compile switched off, so the fast path's gain is measured side by side
+  (``full_over_plain_full_time_ratio``). With ``train.compile`` the minimal step's encoders are compiled too, so
+  full/minimal compares like with like.
 Peak memory, each phase run alone after the timed rounds: ``peak_mib`` is the process's (GPU:
 ``torch.cuda.max_memory_allocated``; CPU: RSS sampled every 1 ms), ``extra_mib`` what the phase allocates on
 top of what was live before it (GPU: the same counter; CPU: the running sum of torch's allocation log, from
@@ -22,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import os
 import platform
 import statistics
 import tempfile
@@ -108,6 +113,9 @@ def _torch_cpu_extra(fn: Callable[[], Any], calls: int) -> int | None:
     torch does not expose it)."""
     from torch.profiler import ProfilerActivity, profile
 
+    # kineto otherwise prints start/stop lines and, without a GPU, "ERROR ... gpuGetDeviceCount failed" to
+    # stderr at every profile: not errors, but they read like them in the benchmark's output
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     try:
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             for _ in range(calls):
@@ -127,17 +135,19 @@ def _torch_cpu_extra(fn: Callable[[], Any], calls: int) -> int | None:
 
 
 def minimal_step(teacher, optimizer, x1: torch.Tensor, x2: torch.Tensor, cfg: SemreadyConfig,
-                 autocast: Callable[[], Any] = contextlib.nullcontext) -> None:
+                 autocast: Callable[[], Any] = contextlib.nullcontext, engines: tuple | None = None) -> None:
     """MoCo's step: InfoNCE of the query against its key and the whole bank; nothing semready adds. ``autocast``:
-    the full step's (``Trainer.autocast``), so both run at the same precision."""
+    the full step's (``Trainer.autocast``), so both run at the same precision; ``engines``: (query, momentum)
+    callables to run instead of the teacher's encoders (their torch.compile'd versions)."""
     teacher.encoder.train()
     teacher.momentum_encoder.train()
+    query, momentum = engines or (teacher.encoder, teacher.momentum_encoder)
     with autocast():
-        a = teacher.encoder(x1).float()
+        a = query(x1).float()
     with torch.no_grad():
         momentum_update(teacher.encoder, teacher.momentum_encoder, cfg.train.ema)
         with autocast():
-            b = teacher.momentum_encoder(x2).float()
+            b = momentum(x2).float()
     loss = instance_discrimination(a, b, teacher.bank.valid_keys(), cfg.loss.tau)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -167,6 +177,8 @@ def run_speed_benchmark(cfg: SemreadyConfig | None = None, data_spec: str = "sam
     minimal = copy.deepcopy(trainer.teacher)
     opt_min = torch.optim.SGD(list(minimal.encoder.parameters()), lr=cfg.train.lr,
                               momentum=cfg.train.sgd_momentum, weight_decay=cfg.train.weight_decay)
+    min_engines = (torch.compile(minimal.encoder), torch.compile(minimal.momentum_encoder)) \
+        if cfg.train.compile else None
     gen = epoch_generator(cfg.train.seed, 0)
     order = torch.randperm(len(data), generator=gen)
     images = [data.images[order[i * bs:(i + 1) * bs]] for i in range(batches)]
@@ -187,14 +199,25 @@ def run_speed_benchmark(cfg: SemreadyConfig | None = None, data_spec: str = "sam
         trainer.teacher.eval()
         trainer.teacher.embed(prepare_eval(trainer.to_device(route_images[i])))
 
+    def full_plain(i: int) -> None:
+        fast = trainer.cfg, trainer.query, trainer.momentum
+        trainer.cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"amp": False})})
+        trainer.query, trainer.momentum = tm.encoder, tm.momentum_encoder
+        try:
+            trainer.step_on_views(*views[i])
+        finally:
+            trainer.cfg, trainer.query, trainer.momentum = fast
+
     phases: dict[str, Callable[[int], Any]] = {
-        "minimal": lambda i: minimal_step(minimal, opt_min, *views[i], cfg, trainer.autocast),
+        "minimal": lambda i: minimal_step(minimal, opt_min, *views[i], cfg, trainer.autocast, min_engines),
         "full": lambda i: trainer.step_on_views(*views[i]),
         "views": lambda i: trainer.views(images[i], gen),
         "negatives": negatives,
         "bare_inference": bare,
         "routing": lambda i: run.assign_batch(route_images[i]),
     }
+    if cfg.train.amp or cfg.train.compile:
+        phases["full_plain"] = full_plain
     times: dict[str, list[float]] = {name: [] for name in phases}
     names = list(phases)
     for r in range(warmup_rounds + rounds):
@@ -215,9 +238,10 @@ def _summarise(cfg, trainer, times, memory, bs, route_batch, rounds, data_spec) 
     med = {k: statistics.median(v) for k, v in times.items()}
     per_round = lambda a, b: statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))  # noqa: E731
     neg_s = med["negatives"]
-    per_item = {"minimal": bs, "full": bs, "views": bs, "bare_inference": route_batch, "routing": route_batch}
+    per_item = {"minimal": bs, "full": bs, "views": bs, "bare_inference": route_batch, "routing": route_batch,
+                "full_plain": bs}
     phases = {k: {"seconds_per_batch": med[k], "images_per_s": n / med[k], "batch": n, **memory[k]}
-              for k, n in per_item.items()}
+              for k, n in per_item.items() if k in med}
     result = {
         "benchmark": "speed", "data": data_spec, "preset": cfg.preset, "encoder": cfg.model.encoder,
         "device": str(trainer.device), "amp": cfg.train.amp, "channels_last": cfg.train.channels_last,
@@ -230,6 +254,8 @@ def _summarise(cfg, trainer, times, memory, bs, route_batch, rounds, data_spec) 
         "views_over_step_throughput_ratio": per_round("full", "views"),
         "routing_over_bare_inference_throughput_ratio": per_round("bare_inference", "routing"),
     }
+    if "full_plain" in med:
+        result["full_over_plain_full_time_ratio"] = per_round("full", "full_plain")
     result["targets_met"] = {k: (result[k] <= v if op == "<=" else result[k] >= v) for k, (op, v) in TARGETS.items()}
     return result
 
@@ -253,3 +279,6 @@ def print_speed_table(result: dict[str, Any]) -> None:
     for key, (op, target) in TARGETS.items():
         ok = "met" if result["targets_met"][key] else "NOT met"
         console.print(f"{key}: {result[key]:.3f} (target {op} {target}: {ok})")
+    if "full_over_plain_full_time_ratio" in result:
+        console.print(f"full_over_plain_full_time_ratio: {result['full_over_plain_full_time_ratio']:.3f} (the full "
+                      "step with amp/compile over the same step without them; < 1 = the fast path pays)")
