@@ -73,3 +73,19 @@ def test_gpu_check_script_runs_its_whole_flow_on_the_cpu(tmp_path, tiny_npz):
     assert float(table[1].split("|")[9]) > 0  # bf16 measured against the same step in fp32
     run_line = next(line for line in proc.stdout.splitlines() if line.startswith("paper_run:"))
     assert "ACC/NMI/ARI" in run_line and "1 process(es)" in run_line
+
+
+def test_routing_batches_are_full_on_a_small_dataset(tiny_npz, monkeypatch):
+    # 120 items, routing batches of 512 asked for: every timed batch holds the items it is counted for
+    from semready.infer import TrainedRun
+
+    seen, real = [], TrainedRun.assign_batch
+
+    def spy(self, images):
+        seen.append(len(images))
+        return real(self, images)
+
+    monkeypatch.setattr(TrainedRun, "assign_batch", spy)
+    cfg = build_config("quick", overrides=tiny_overrides(tiny_npz))
+    r = run_speed_benchmark(cfg, f"npz:{tiny_npz}", rounds=2, batches=3, route_batch=512, warmup_rounds=0)
+    assert seen and set(seen) == {120} and r["phases"]["routing"]["batch"] == 120

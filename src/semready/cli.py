@@ -156,12 +156,16 @@ def bench(
                                        "routing, ratios)")] = "clustering",
     preset: Annotated[str, typer.Option(help="speed: quick | paper")] = "quick",
     device: Annotated[str, typer.Option(help="speed: auto | cpu | cuda[:N]")] = "auto",
+    amp: Annotated[bool, typer.Option("--amp", help="speed: bf16 autocast (train.amp)")] = False,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="speed: train.channels_last")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="speed: torch.compile (train.compile)")] = False,
 ) -> None:
     """The clustering benchmark (benchmarks/clustering.py), or the speed benchmark with --suite speed."""
     if suite == "speed":
         from semready.experiments.speed import print_speed_table, run_speed_benchmark, speed_config
 
-        result = run_speed_benchmark(speed_config(preset, device))
+        fast = {"amp": amp, "channels_last": channels_last, "compile": compile_}
+        result = run_speed_benchmark(speed_config(preset, device, overrides={"train": fast}))
         print_speed_table(result)
     elif suite == "clustering":
         from semready.experiments.clustering import print_table, run_clustering_benchmark

@@ -183,7 +183,10 @@ def run_speed_benchmark(cfg: SemreadyConfig | None = None, data_spec: str = "sam
     order = torch.randperm(len(data), generator=gen)
     images = [data.images[order[i * bs:(i + 1) * bs]] for i in range(batches)]
     views = [trainer.views(x, gen) for x in images]
-    route_images = [data.images[order[i * route_batch:(i + 1) * route_batch]] for i in range(batches)]
+    # every routing batch holds route_batch items (wrapping around a small dataset), so images/s counts real items
+    route_batch = min(route_batch, len(data))
+    route_images = [data.images[order[torch.arange(i * route_batch, (i + 1) * route_batch) % len(data)]]
+                    for i in range(batches)]
     run = TrainedRun(work, cfg, trainer.teacher, dev, tuple(data.images.shape[1:]))
 
     tm = trainer.teacher
