@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check (issue 6): on a machine with a CUDA GPU, run the speed benchmark (paper preset, fp32 and bf16 +
 # channels_last, the latter measured side by side against the same step without the fast path) and a short
-# paper-preset training on the embedded sample (3-minute budget, < 5 min in all), then print one table.
+# paper-preset training on the embedded sample (3-minute budget; meant to take < 5 min in all, not yet timed on
+# a GPU), then print one table.
 # Usage:  bash benchmarks/gpu_check.sh [OUT_DIR]   (default benchmarks/results/gpu)
 # Env: PYTHON (default .venv/bin/python, else python3), TRAIN_MINUTES (default 3), NPROC (GPUs for a torchrun
 # training run after the single-GPU one; default 0 = skip), COMPILE=1 (a third speed run with torch.compile).
-# Dry run of the same flow without a GPU (what tests/test_bench.py does, at tiny sizes):
+# Dry run of the same flow without a GPU (what tests/test_speed.py does, at tiny sizes):
 #   DEVICE=cpu PRESET=quick ROUNDS=1 BATCH=32 TRAIN_MINUTES=0.01 DATA=npz:PATH bash benchmarks/gpu_check.sh OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."

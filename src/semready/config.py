@@ -195,6 +195,14 @@ def preset_dict(name: str) -> dict[str, Any]:
     return _read_yaml(text, f"preset {name}")
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A user's YAML config file as a nested dict, not yet merged or validated (one-line errors if unreadable)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SemreadyError(f"config file {path} does not exist: check the path")
+    return _read_yaml(_read_text(path, "save it as UTF-8 YAML text"), str(path))
+
+
 def build_config(
     preset: str = "quick", config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> SemreadyConfig:
@@ -203,9 +211,7 @@ def build_config(
     source = f"preset {preset}"
     if config_file is not None:
         path = Path(config_file)
-        if not path.is_file():
-            raise SemreadyError(f"config file {path} does not exist: check the path")
-        user = _read_yaml(_read_text(path, "save it as UTF-8 YAML text"), str(path))
+        user = read_config_file(path)
         raw = _deep_merge(raw, user)
         preset = user.get("preset", preset)
         source = str(path)

@@ -36,6 +36,7 @@ def attribute_stream_bits(information_bits: np.ndarray, stream_bits: int) -> np.
 
 
 def packets_for(bits: np.ndarray, payload_bytes: int) -> np.ndarray:
+    """Packets of ``payload_bytes`` needed to carry each of ``bits`` (the last one partly filled)."""
     return np.ceil(np.asarray(bits, dtype=np.float64) / (8 * payload_bytes))
 
 

@@ -19,18 +19,18 @@ these models into real range-coded bitstreams; :mod:`semready.complexity` estima
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from semready import io
 from semready.errors import SemreadyError
 from semready.kpi import psnr_db, target_mse
+from semready.regen import cluster_means
 
 FORMAT_VERSION = 1
 MAX_VALUES = 4096  # a complete D×D basis: 32×32 RGB items (3,072 values) fit, 64×64 do not
@@ -119,16 +119,13 @@ class SemanticLanguage:
                                 f"{d} ({'×'.join(map(str, shape))}): train on smaller items (data.image_size: 32)")
         x = images.reshape(len(images), -1).float()
         cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
-        g_mean = x.mean(0)
-        counts = torch.bincount(cl, minlength=n_clusters).float()
-        sums = torch.zeros(n_clusters, d).index_add_(0, cl, x)
-        means = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], g_mean)
+        means, counts = cluster_means(x, cl.numpy(), n_clusters)  # row M: the global mean
         resid = x - means[cl]
         basis = refinement_basis(resid.T @ resid / len(x))
         coeffs = resid @ basis.T
         scales = coeffs.abs().mean(0).clamp_min(1e-3)  # MLE of a zero-mean Laplace scale
         logits = torch.log(counts + 1.0)
-        return cls(torch.cat([means, g_mean[None]]).float(), basis.float(), scales.log().float(),
+        return cls(means.float(), basis.float(), scales.log().float(),
                    (logits - logits.logsumexp(0)).float(), counts.float(), shape, float(fidelity_psnr_db),
                    len(x), built_on)
 
@@ -268,18 +265,17 @@ class SemanticLanguage:
         meta_path, tensor_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
         if not meta_path.is_file() or not tensor_path.is_file():
             raise SemreadyError(f"no semantic language at {path} (.json + .safetensors): run semready simulate")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise SemreadyError(f"{meta_path} is not valid JSON: rebuild the language (semready simulate)") from None
+        meta = io.read_json(meta_path, "rebuild the language (semready simulate)")
         if not isinstance(meta, dict) or meta.get("format") != "semready-language":
             raise SemreadyError(f"{meta_path} is not a semready language: rebuild it (semready simulate)")
         if meta.get("format_version") != FORMAT_VERSION:
             raise SemreadyError(f"{meta_path} is language format {meta.get('format_version')}, this semready "
                                 f"reads {FORMAT_VERSION}: rebuild it with this version (semready simulate)")
-        try:
-            t = load_file(str(tensor_path))
-        except Exception as exc:  # safetensors raises its own types for corrupt files
-            raise SemreadyError(f"{tensor_path} is corrupt ({type(exc).__name__}): rebuild the language") from None
+        from semready.checkpoint import read_tensors
+
+        t, _ = read_tensors(tensor_path, "rebuild the language (semready simulate)")
+        if {"means", "basis", "log_scales", "logits", "counts"} - t.keys():
+            raise SemreadyError(f"{tensor_path} is not a semready language (tensors missing): rebuild it "
+                                "(semready simulate)")
         return cls(t["means"], t["basis"], t["log_scales"], t["logits"], t["counts"], tuple(meta["shape"]),
                    float(meta["fidelity_psnr_db"]), int(meta["n_items"]), str(meta["built_on"]))

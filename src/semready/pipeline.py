@@ -81,9 +81,6 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
     if epochs is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
-    if len(data) == 1:
-        raise SemreadyError(f"data {cfg.data.spec} holds a single item: contrastive training needs at least 2 "
-                            f"(and at least --clusters {cfg.model.clusters}); add items")
     trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
     log = trainer.fit(resume=resume, on_epoch=on_epoch)
     if not trainer.dist.main:  # under torchrun, rank 0 alone scores and writes the run
@@ -131,6 +128,25 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     return {**summary, "cluster_sizes": table["size"].tolist()}
 
 
+def read_samples(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """A trained run's samples.csv as columns: ``cluster`` (int64), ``confidence`` (float64) and ``learnable``
+    (bool, the split). A missing, corrupt or empty file is a one-line :class:`SemreadyError`."""
+    path = Path(run_dir) / "samples.csv"
+    if not path.is_file():
+        raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        samples = {"cluster": np.array([int(r["cluster"]) for r in rows], dtype=np.int64),
+                   "confidence": np.array([float(r["confidence"]) for r in rows]),
+                   "learnable": np.array([r["split"] == "learnable" for r in rows], dtype=bool)}
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
+        raise SemreadyError(f"{path} is corrupt: retrain the run") from None
+    if not rows:
+        raise SemreadyError(f"{path} is empty: retrain the run")
+    return samples
+
+
 def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAULT_FLOOR,
           score: str | None = None) -> dict[str, Any]:
     """Re-split a trained run by a policy (and optionally another learnability score); rewrites its outputs."""
@@ -141,15 +157,8 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     if score is not None and score not in SCORES:
         raise SemreadyError(f"unknown learnability score {score!r}: choose one of {', '.join(SCORES)}")
     check_policy(policy, value)  # refuses an unknown policy or value before any work
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        clusters = np.array([int(r["cluster"]) for r in rows], dtype=np.int64)
-        confidence = np.array([float(r["confidence"]) for r in rows])
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError, csv.Error):
-        raise SemreadyError(f"{path} is corrupt: retrain the run") from None
-    if not rows:
-        raise SemreadyError(f"{path} is empty: retrain the run")
+    samples = read_samples(run_dir)
+    clusters, confidence = samples["cluster"], samples["confidence"]
     cfg = load_config_file(run_dir / "config.yaml")
     if clusters.min() < 0 or clusters.max() >= cfg.model.clusters:
         raise SemreadyError(f"{path} names clusters outside 0..{cfg.model.clusters - 1}: retrain the run")
@@ -157,8 +166,8 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     if rescored:
         cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size)  # pixels for regen, labels, item grids
-    if len(data) != len(rows):
-        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(rows)}: "
+    if len(data) != len(clusters):
+        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(clusters)}: "
                             "restore the training data or retrain")
     result = write_split(run_dir, cfg, clusters, confidence, data, policy, value)
     if rescored:  # only once the new split is written, so a failed split leaves the run as it was

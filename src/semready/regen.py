@@ -45,6 +45,16 @@ def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return x.reshape(len(x), -1)
 
 
+def cluster_means(x: torch.Tensor, clusters: np.ndarray, n_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean item μ_l of each cluster (rows 0..M-1; the global mean for a cluster with no item) and, as row M, the
+    global mean; plus the M cluster sizes. ``x``: N×D float items, ``clusters``: their cluster per item."""
+    g_mean = x.mean(dim=0)
+    sums = torch.zeros(n_clusters, x.shape[1]).index_add_(0, torch.from_numpy(np.asarray(clusters, np.int64)), x)
+    counts = torch.from_numpy(np.bincount(clusters, minlength=n_clusters)).float()
+    means = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], g_mean)
+    return torch.cat([means, g_mean[None]]), counts
+
+
 @dataclass
 class RegenerationModel:
     means: torch.Tensor  # (M + 1)×D: per-cluster mean images, then the global mean
@@ -54,17 +64,15 @@ class RegenerationModel:
     @classmethod
     def fit(cls, x: torch.Tensor, clusters: np.ndarray, n_clusters: int, rank: int,
             resolution: int) -> RegenerationModel:
-        g_mean = x.mean(dim=0)
-        sums = torch.zeros(n_clusters, x.shape[1]).index_add_(0, torch.from_numpy(clusters), x)
-        counts = torch.from_numpy(np.bincount(clusters, minlength=n_clusters)).float().unsqueeze(1)
-        means = torch.where(counts > 0, sums / counts.clamp_min(1), g_mean)
+        means, _ = cluster_means(x, clusters, n_clusters)
+        g_mean = means[-1]
         r = min(rank, len(x) - 1, x.shape[1])
         if r < 1:
             basis = x.new_zeros(0, x.shape[1])
         else:
             _, _, v = torch.svd_lowrank(x - g_mean, q=min(r + 8, min(x.shape)), niter=3)
             basis = v[:, :r].t().contiguous()
-        return cls(torch.cat([means, g_mean.unsqueeze(0)]), basis, resolution)
+        return cls(means, basis, resolution)
 
     def unexplained(self, x: torch.Tensor, clusters: np.ndarray) -> np.ndarray:
         """u_i for pixel vectors x (N×D) assigned to ``clusters``."""

@@ -42,13 +42,10 @@ def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfi
 
 def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A trained run's content element and learnable flag per item, from its samples.csv."""
-    path = Path(run_dir) / "samples.csv"
-    if not path.is_file():
-        raise SemreadyError(f"{run_dir} has no samples.csv: train it first (`semready train --out {run_dir}`)")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return (np.array([int(r["cluster"]) for r in rows], dtype=np.int64),
-            np.array([r["split"] == "learnable" for r in rows], dtype=bool))
+    from semready.pipeline import read_samples  # here, not at the top: pipeline pulls in training and plots
+
+    samples = read_samples(run_dir)
+    return samples["cluster"], samples["learnable"]
 
 
 def _run_items(run_dir: Path, cfg) -> Items:

@@ -368,6 +368,9 @@ def validate_data_for_training(data: ImageData, cfg: SemreadyConfig) -> None:
     n, m = len(data), cfg.model.clusters
     if n == 0:
         raise SemreadyError(f"dataset {data.spec} is empty: point --data at a source with items")
+    if n == 1:
+        raise SemreadyError(f"data {data.spec} holds a single item: contrastive training needs at least 2 "
+                            f"(and at least --clusters {m}); add items")
     if n < max(m, 2):
         raise SemreadyError(f"dataset {data.spec} has {n} items but {m} clusters were asked for: use more "
                             f"items or fewer --clusters")

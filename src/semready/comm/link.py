@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semready.errors import SemreadyError
+from semready.kpi import packets_for
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Link:
         return 8 * self.payload_bytes
 
     def packets(self, bits: int) -> int:
-        return -(-int(bits) // self.packet_bits)
+        return int(packets_for(bits, self.payload_bytes))
 
     @property
     def packet_rate(self) -> float:

@@ -18,9 +18,14 @@ STYLE = {"classical": ("tab:gray", "s", "Classical"), "vanilla": ("tab:red", "o"
          "disentangled": ("tab:blue", "^", "Disentangled (ours)")}
 
 
+def level_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The rows' level names (L0, L1, ...) in order of complexity (numerically: L10 after L9)."""
+    return sorted({r["level"] for r in rows}, key=lambda name: int(name[1:]))
+
+
 def by_level(rows: list[dict[str, Any]], scheme: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x = content complexity per level, mean and std over seeds of ``key``."""
-    levels = sorted({r["level"] for r in rows}, key=lambda name: int(name[1:]))
+    levels = level_names(rows)
     xs, means, stds = [], [], []
     for lv in levels:
         vals = [float(r[key]) for r in rows if r["level"] == lv and r["scheme"] == scheme
@@ -87,7 +92,7 @@ def _pairs(rows, key: str) -> dict[tuple[str, int], tuple[float, float]]:
 
 def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    top = max((r["level"] for r in rows), key=lambda name: int(name[1:]), default=None)
+    top = (level_names(rows) or [None])[-1]
     for name, key, fn in (("representation_length_reduction_pct", "mean_representation_bits",
                            lambda v, d: 100 * (1 - d / v)),
                           ("semantic_impact_gain_pct", "semantic_impact", lambda v, d: 100 * (d / v - 1)),
@@ -121,7 +126,7 @@ def shapes(rows: list[dict[str, Any]]) -> list[str]:
                      f"{'holds' if iv < 0 else 'does NOT hold'} (slope {iv:+.1f} per nat).")
         lines.append(f"Fig. 3 — disentangled semantic impact holds up better than vanilla: "
                      f"{'holds' if idis > iv else 'does NOT hold'} (slope {idis:+.1f} vs {iv:+.1f} per nat).")
-    low = min({r["level"] for r in rows}, key=lambda name: int(name[1:]))
+    low = level_names(rows)[0]
     _, van_low, _ = by_level([r for r in rows if r["level"] == low], "vanilla", "mean_representation_bits")
     _, dis_low, _ = by_level([r for r in rows if r["level"] == low], "disentangled", "mean_representation_bits")
     if len(van_low) and len(dis_low):
@@ -172,7 +177,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
               "## Per level (mean ± std over seeds)", "",
               "| level | H_c (nats) | K | ρ | scheme | mean \\|Z_i\\| (bits) | total bits/item | ι | fidelity pass |",
               "|---|---|---|---|---|---|---|---|---|"]
-    levels = sorted({r["level"] for r in rows}, key=lambda name: int(name[1:]))
+    levels = level_names(rows)
     for lv in levels:
         for scheme in ("classical", "vanilla", "disentangled"):
             sel = [r for r in rows if r["level"] == lv and r["scheme"] == scheme]

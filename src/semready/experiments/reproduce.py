@@ -13,7 +13,6 @@ Never tuned to hit the paper's numbers: the protocol decides and the data speaks
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from semready import io
 from semready.comm.system import SCHEMES
@@ -101,7 +99,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
               levels: int = 6, workers: int = 2, config_file: str | Path | None = None, on_job=None
               ) -> dict[str, Any]:
     """Run (or resume) the sweep into ``out``; returns the summary that report.md is written from."""
-    from semready.config import build_config
+    from semready.config import build_config, read_config_file
     from semready.data import load_data
     from semready.data.mixtures import default_levels, max_items, pool_content
     from semready.experiments.figures import write_figures, write_report
@@ -123,7 +121,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
         items = feasible
         plan = default_levels(int((sizes > 0).sum()), items, levels)
     build_config(preset, config_file)  # a bad preset or config file fails here, once, clearly
-    user_train = (yaml.safe_load(Path(config_file).read_text()) or {}).get("train", {}) if config_file else {}
+    user_train = read_config_file(config_file).get("train", {}) if config_file else {}
     train_defaults = {k: v for k, v in {"max_minutes": minutes, "epochs": 10_000}.items() if k not in user_train}
     out.mkdir(parents=True, exist_ok=True)
     settings = {"preset": preset, "seeds": seeds, "items": items, "minutes_per_teacher": minutes,
@@ -135,7 +133,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
         for seed in range(seeds):
             job_dir = out / "jobs" / f"{lv.name}_s{seed}"
             if (job_dir / "job.json").is_file():
-                jobs.append(json.loads((job_dir / "job.json").read_text()))
+                jobs.append(io.read_json(job_dir / "job.json", f"delete {job_dir} to run the job again"))
             else:
                 todo.append((str(job_dir), asdict(lv), seed))
     skipped = len(jobs)
@@ -155,7 +153,8 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
     jobs.sort(key=lambda j: (j["level"]["name"], j["seed"]))
     rows = write_results(out / "results.csv", jobs)
     previous = out / "summary.json"
-    before = json.loads(previous.read_text()).get("wall_seconds_total", 0.0) if previous.is_file() else 0.0
+    before = io.read_json(previous, f"delete {previous}").get("wall_seconds_total", 0.0) if previous.is_file() \
+        else 0.0
     wall = time.perf_counter() - t0
     summary = {"settings": settings, "wall_seconds": wall, "wall_seconds_total": before + wall, "jobs_run": len(todo),
                "jobs_skipped": skipped, "job_seconds_total": sum(j["job_seconds"] for j in jobs)}

@@ -196,7 +196,7 @@ def run_speed_benchmark(cfg: SemreadyConfig | None = None, data_spec: str = "sam
     def negatives(i: int) -> None:
         with torch.no_grad():
             bank_labels = tm.cluster_head(tm.bank.valid_keys()).argmax(dim=1)
-            cluster_aware_negative_mask(key_clusters[i], bank_labels, cfg.bank.min_negatives)
+            cluster_aware_negative_mask(key_clusters[i], bank_labels, cfg.bank.min_negatives, tm.clusters)
 
     def bare(i: int) -> None:
         trainer.teacher.eval()
