@@ -1,11 +1,15 @@
 """What every benchmark script shares: its command line and writing the JSON it prints."""
 
 import argparse
+import sys
 from pathlib import Path
 
 from semready import io
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+if str(ROOT) not in sys.path:  # `python benchmarks/X.py` puts only benchmarks/ on the path; X imports benchmarks.Y
+    sys.path.insert(0, str(ROOT))
 
 
 def parse_args(doc: str, default_minutes: float, default_out: str, minutes_help: str) -> argparse.Namespace:

@@ -13,13 +13,13 @@ from pathlib import Path
 import torch
 from _common import SHARED_DATA as DATA
 
+from benchmarks.clustering import instance_only
 from semready.config import build_config
 from semready.data import load_data
-from semready.experiments.clustering import instance_only
-from semready.infer import TrainedRun
-from semready.metrics import clustering_scores, kmeans_clusters
-from semready.train import Trainer
-from semready.views import prepare_eval
+from semready.teacher.infer import TrainedRun
+from semready.teacher.metrics import clustering_scores, kmeans_clusters
+from semready.teacher.train import Trainer
+from semready.teacher.views import prepare_eval
 
 
 def main(minutes: float, variants: dict) -> None:

@@ -8,7 +8,7 @@ each, quick preset (small CNN, batch 256, 32×32 images) on the embedded sample:
   with 1,000 centroids, would dominate the run; a step costs the same either way).
 Memory: ``extra_mib`` is the peak of live torch allocations during the measured call above what was live before
 (torch.profiler's allocation log); ``rss_mib`` the process's peak RSS while it ran; a training epoch is too long
-to profile, so it reports the RSS growth over the epoch (semready.experiments.speed.peak_memory).
+to profile, so it reports the RSS growth over the epoch (benchmarks.speed.peak_memory).
 """
 
 import argparse
@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from _common import write_result
 
+from benchmarks.speed import peak_memory
 from semready.config import build_config
 from semready.data import load_data
-from semready.experiments.speed import peak_memory
-from semready.infer import TrainedRun
-from semready.train import Trainer, epoch_generator
+from semready.teacher.infer import TrainedRun
+from semready.teacher.train import Trainer, epoch_generator
 
 
 def trainer_for(data, clusters: int = 10, bank: int = 4096) -> Trainer:

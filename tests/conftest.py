@@ -35,9 +35,9 @@ def tiny_cfg(tiny_npz):
 
 def train_tiny(run: Path, npz: Path, epochs: int = 2, score: str = "paper") -> Path:
     """A tiny trained run in ``run`` (the paper score fits no regen language, so it is the quicker one)."""
-    from semready import pipeline
+    from semready import api
 
     over = tiny_overrides(npz, epochs=epochs)
     over["rank"] = {"score": score}
-    pipeline.train(run, build_config("quick", overrides=over), progress=False)
+    api.train(run, build_config("quick", overrides=over), progress=False)
     return run

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from semready.experiments.clustering import print_table, run_clustering_benchmark
+from benchmarks.clustering import print_table, run_clustering_benchmark
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

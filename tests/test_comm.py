@@ -12,14 +12,14 @@ from PIL import Image
 
 from semready.comm import entropy
 from semready.comm.classical import decode_item, encode_item
+from semready.comm.complexity import expected_cross_entropy, kl_to_prior, language_complexity, prior_mean
+from semready.comm.kpi import attribute_stream_bits, classical_impact, psnr_db, semantic_impact
+from semready.comm.language import SemanticLanguage
 from semready.comm.link import Link
 from semready.comm.system import Items, run_scheme
-from semready.complexity import expected_cross_entropy, kl_to_prior, language_complexity, prior_mean
 from semready.config import CommConfig
 from semready.data import load_data
 from semready.errors import SemreadyError
-from semready.kpi import attribute_stream_bits, classical_impact, psnr_db, semantic_impact
-from semready.language import SemanticLanguage
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +172,8 @@ def test_schemes_on_a_tiny_stream(small):
 
 
 def test_complexity_policy_keeps_the_largest_set_within_budget():
-    from semready.complexity import heldout_complexity_per_item
-    from semready.rank import learnable_threshold
+    from semready.comm.complexity import heldout_complexity_per_item
+    from semready.split.policies import learnable_threshold
 
     d = load_data("sample")
     clean = F.interpolate(d.images[:1200].float(), size=8, mode="area").round().to(torch.uint8)

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 import semready
-from semready import io, pipeline
+from semready import api, io
 from semready.cli import main
 from semready.config import build_config, dump_config
 from semready.data import load_data
@@ -97,7 +97,7 @@ def test_crash_between_checkpoint_and_state_resumes_to_the_same_run(tmp_path, ti
     renames): resume must continue from what the tensors hold, not replay epoch k+1 on top of them."""
     cfg = build_config("quick", overrides=tiny_overrides(tiny_npz))
     straight = tmp_path / "straight"
-    pipeline.train(straight, cfg, progress=False)
+    api.train(straight, cfg, progress=False)
 
     real_write_json = io.write_json
 
@@ -109,9 +109,9 @@ def test_crash_between_checkpoint_and_state_resumes_to_the_same_run(tmp_path, ti
     torn = tmp_path / "torn"
     monkeypatch.setattr(io, "write_json", dies_writing_state_of_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.train(torn, cfg, progress=False)
+        api.train(torn, cfg, progress=False)
     monkeypatch.setattr(io, "write_json", real_write_json)
-    pipeline.train(torn, resume=True, progress=False)
+    api.train(torn, resume=True, progress=False)
     _same_tensors(straight, torn)
     assert (straight / "samples.csv").read_text() == (torn / "samples.csv").read_text()
 
@@ -123,9 +123,9 @@ def test_run_killed_before_its_first_checkpoint_can_be_started_again(tmp_path, t
     (run / "config.yaml").write_text(dump_config(cfg))  # what a kill in the first epoch's save leaves
     (run / ".checkpoint.safetensors.x1y2.tmp").write_bytes(b"half")
     with pytest.raises(SemreadyError, match="no checkpoint to resume from"):
-        pipeline.train(run, resume=True, progress=False)
+        api.train(run, resume=True, progress=False)
     other = build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=2))
     with pytest.raises(SemreadyError, match="already holds files"):  # another run's leftovers: not ours
-        pipeline.train(run, other, progress=False)
-    pipeline.train(run, cfg, progress=False)
+        api.train(run, other, progress=False)
+    api.train(run, cfg, progress=False)
     assert (run / "samples.csv").is_file() and not list(run.glob(".*.tmp"))

@@ -44,7 +44,8 @@ from tests.conftest import tiny_overrides
 SCRIPT = textwrap.dedent("""
     import os, sys
     from safetensors.torch import save_file
-    from semready import pipeline, train
+    from semready import api
+    from semready.teacher import train
     from semready.config import load_config_file
 
     seen = {}
@@ -54,9 +55,9 @@ SCRIPT = textwrap.dedent("""
         return fit(self, *args, **kwargs)
     train.Trainer.fit = spy
     if len(sys.argv) > 4:  # resume the run to this many epochs
-        pipeline.train(sys.argv[2], resume=True, epochs=int(sys.argv[4]), progress=False)
+        api.train(sys.argv[2], resume=True, epochs=int(sys.argv[4]), progress=False)
     else:
-        pipeline.train(sys.argv[2], load_config_file(sys.argv[1]), progress=False)
+        api.train(sys.argv[2], load_config_file(sys.argv[1]), progress=False)
     t = seen["trainer"]
     state = {f"teacher.{k}": v.contiguous() for k, v in t.teacher.state_dict().items()}
     for i, s in t.optimizer.state_dict()["state"].items():
@@ -156,15 +157,15 @@ def _one_process_reference(cfg, run_dir, launches: list[tuple[int, int]], compar
     each epoch listed in ``compare_after`` check the teacher against the ranks' and return the worst relative
     differences."""
     from semready.data import load_data
-    from semready.train import Trainer
+    from semready.teacher.train import Trainer
 
     t = Trainer(cfg, load_data(cfg.data.spec), run_dir, progress=False)
     worst = {}
     while t.epoch < len(launches):  # Trainer.fit's schedule, uninterrupted
         ranks, epochs = launches[t.epoch]
         t.cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
-        t.query = _PerRankBatchNorm(t.teacher.encoder, ranks)
-        t.momentum = _PerRankBatchNorm(t.teacher.momentum_encoder, ranks)
+        t.teacher.use_engines(_PerRankBatchNorm(t.teacher.encoder, ranks),
+                              _PerRankBatchNorm(t.teacher.momentum_encoder, ranks))
         if t.epoch == 0:
             t.prime_bank()  # the DDP ranks prime the bank with their slices of each batch too
         if t.epoch == cfg.train.warmup_epochs:
@@ -181,7 +182,7 @@ def test_batch_not_divisible_by_ranks_is_refused(tmp_path, tiny_npz, monkeypatch
     monkeypatch.setenv("WORLD_SIZE", "3")
     cfg = build_config("quick", overrides=tiny_overrides(tiny_npz))
     from semready.data import load_data
-    from semready.train import Trainer
+    from semready.teacher.train import Trainer
 
     try:
         Trainer(cfg, load_data(cfg.data.spec), Path(tmp_path), progress=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semready import pipeline
+from semready import api, rundir
 from semready.cli import main
 from tests.conftest import train_tiny
 
@@ -294,7 +294,7 @@ def test_interrupted_write_keeps_the_original(tmp_path, capsys, trained, monkeyp
     """`split` dies (disk full) half-way through rewriting samples.csv: the run's files are as they were."""
     run = shutil.copytree(trained, tmp_path / "run")
     before = snapshot(tmp_path)
-    real_writer = pipeline.csv.writer
+    real_writer = rundir.csv.writer
 
     class DiesAfterTenRows:
         def __init__(self, fh):
@@ -306,7 +306,7 @@ def test_interrupted_write_keeps_the_original(tmp_path, capsys, trained, monkeyp
                 raise OSError(errno.ENOSPC, "No space left on device")
             self.inner.writerow(row)
 
-    monkeypatch.setattr(pipeline.csv, "writer", DiesAfterTenRows)
+    monkeypatch.setattr(rundir.csv, "writer", DiesAfterTenRows)
     code, err = run_cli(["split", str(run), "--policy", "budget", "--value", "0.3"], capsys)
     assert_one_line(code, err, "No space left on device", "free disk space")
     assert snapshot(tmp_path) == before  # samples.csv intact, no .samples.csv.*.tmp left
@@ -316,7 +316,7 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, tiny_npz, monkey
     """The checkpoint write fails half-way at the end of epoch 2: epoch 1's checkpoint survives and resumes."""
     import safetensors.torch
 
-    from semready import checkpoint
+    from semready.teacher import checkpoint
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {width: 8, embed_dim: 16, clusters: 3}\nbank: {size: 96, min_negatives: 8}\n"
@@ -338,11 +338,11 @@ def test_disk_full_while_writing_a_checkpoint(tmp_path, capsys, tiny_npz, monkey
     assert_one_line(code, err, "No space left on device", "free disk space")
     assert not list(run.glob(".*.tmp"))
     monkeypatch.setattr(checkpoint, "save_file", real_save)
-    from semready.checkpoint import load_checkpoint
     from semready.config import load_config_file
-    from semready.model import Teacher
+    from semready.teacher.checkpoint import load_checkpoint
+    from semready.teacher.model import Teacher
 
-    assert load_checkpoint(run, Teacher(load_config_file(run / "config.yaml")))["epoch"] == 1
+    assert load_checkpoint(run, Teacher.from_config(load_config_file(run / "config.yaml")))["epoch"] == 1
     try:
         main(["train", "--out", str(run), "--resume", "--quiet"])
     except SystemExit as exc:

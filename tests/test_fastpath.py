@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from semready import pipeline
+from semready import api
 from semready.cli import main
 from semready.config import build_config
 from semready.errors import SemreadyError
-from semready.infer import resolve_device
+from semready.teacher.device import resolve_device
 from tests.conftest import tiny_overrides
 
 
@@ -28,7 +28,7 @@ def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path, tiny_npz):
     over = tiny_overrides(tiny_npz, epochs=2, amp=True, channels_last=True)
     cfg = build_config("quick", overrides=over)
     from semready.data import load_data
-    from semready.train import Trainer
+    from semready.teacher.train import Trainer
 
     trainer = Trainer(cfg, load_data(cfg.data.spec), tmp_path / "run", progress=False)
     conv = trainer.teacher.encoder.backbone.body[0][0]
@@ -53,17 +53,17 @@ def test_compile_switch_compiles_both_encoders_and_keeps_results(tmp_path, tiny_
 
     monkeypatch.setattr(torch, "compile", spy)
     over = tiny_overrides(tiny_npz, epochs=2)
-    plain = pipeline.train(tmp_path / "plain", build_config("quick", overrides=over), progress=False)
+    plain = api.train(tmp_path / "plain", build_config("quick", overrides=over), progress=False)
     over["train"]["compile"] = True
-    fast = pipeline.train(tmp_path / "compiled", build_config("quick", overrides=over), progress=False)
+    fast = api.train(tmp_path / "compiled", build_config("quick", overrides=over), progress=False)
     assert compiled == ["Encoder", "Encoder"]  # query and momentum encoders
     assert [r["loss"] for r in fast["log"]] == [r["loss"] for r in plain["log"]]
 
 
 def test_routing_caches_the_bank_membership_until_bank_or_prototypes_change(tmp_path, tiny_cfg):
     from semready.data import load_data
-    from semready.infer import TrainedRun
-    from semready.train import Trainer
+    from semready.teacher.infer import TrainedRun
+    from semready.teacher.train import Trainer
 
     data = load_data(tiny_cfg.data.spec)
     trainer = Trainer(tiny_cfg, data, tmp_path, progress=False)

@@ -16,11 +16,11 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from safetensors.torch import save_file
 
-from semready.checkpoint import load_checkpoint, read_tensors
 from semready.config import build_config
 from semready.data import iter_batches, load_data, parse_spec
 from semready.errors import SemreadyError
-from semready.model import Teacher
+from semready.teacher.checkpoint import load_checkpoint, read_tensors
+from semready.teacher.model import Teacher
 
 # SEMREADY_FUZZ_EXAMPLES=5000 for a longer hunt; the default keeps the whole file under ~20 s.
 FUZZ = settings(max_examples=int(os.environ.get("SEMREADY_FUZZ_EXAMPLES", 150)), deadline=None,
@@ -142,7 +142,7 @@ def test_fuzz_spec_strings_parse_or_refuse(spec):
 def good_checkpoint(tmp_path_factory):
     cfg = build_config("quick", overrides={"model": {"width": 4, "embed_dim": 8, "clusters": 2},
                                            "bank": {"size": 16, "min_negatives": 1}, "train": {"batch_size": 8}})
-    teacher = Teacher(cfg)
+    teacher = Teacher.from_config(cfg)
     path = tmp_path_factory.mktemp("ckpt") / "checkpoint.safetensors"
     tensors = {f"teacher.{k}": v.contiguous() for k, v in teacher.state_dict().items()}
     save_file(tensors, str(path), metadata={"semready_state": '{"format_version": 1, "epoch": 1}'})
@@ -157,7 +157,7 @@ def test_fuzz_checkpoints(tmp_path, good_checkpoint, data):
     (tmp_path / "checkpoint.safetensors").write_bytes(blob)
     try:
         read_tensors(tmp_path / "checkpoint.safetensors")
-        state = load_checkpoint(tmp_path, Teacher(cfg))
+        state = load_checkpoint(tmp_path, Teacher.from_config(cfg))
     except SemreadyError as e:
         assert "\n" not in str(e)
     else:

@@ -68,8 +68,8 @@ def test_fraction_and_bad_requests(clean):
 
 
 def test_detection_peers_rank_noise_first(clean):
-    from semready.experiments.detection import knn_distance, pca_residual, per_family
-    from semready.regen import pixel_vectors
+    from benchmarks.detection import knn_distance, pca_residual, per_family
+    from semready.data.pixels import pixel_vectors
 
     s = inject(clean, {"noise": 10, "scrambled": 10}, seed=6)
     px = pixel_vectors(s.data.images, 32).numpy()

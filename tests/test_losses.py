@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semready.losses import (
+from semready.teacher.losses import (
     cluster_aware_negative_mask,
     cluster_discrimination,
     cluster_probabilities,
@@ -128,7 +128,7 @@ def test_toy_problem_collapses_without_anti_collapse_and_not_with_it():
 
 
 def test_cluster_head_recovers_separated_clusters_with_anti_collapse():
-    from semready.metrics import clustering_accuracy
+    from semready.teacher.metrics import clustering_accuracy
 
     gen = torch.Generator().manual_seed(1)
     centers = F.normalize(torch.randn(4, 8, generator=gen), dim=1)
@@ -140,7 +140,7 @@ def test_cluster_head_recovers_separated_clusters_with_anti_collapse():
 
 def test_shared_logits_and_counted_floor_give_the_same_losses():
     """The training step computes cos/τ once for eq. 2 and eq. 3 and counts negatives from cluster sizes."""
-    from semready.losses import similarity_logits
+    from semready.teacher.losses import similarity_logits
 
     g = torch.Generator().manual_seed(0)
     a, b = F.normalize(torch.randn(16, 8, generator=g), dim=1), F.normalize(torch.randn(16, 8, generator=g), dim=1)

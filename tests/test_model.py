@@ -1,16 +1,18 @@
 import torch
 
 from semready.config import build_config
-from semready.metrics import clustering_accuracy, clustering_scores
-from semready.model import MemoryBank, Teacher, momentum_update
-from semready.model.encoders import CifarResNet18, SmallCNN
+from semready.teacher.backbones import CifarResNet18, SmallCNN
+from semready.teacher.bank import MemoryBank
+from semready.teacher.heads import momentum_update
+from semready.teacher.metrics import clustering_accuracy, clustering_scores
+from semready.teacher.model import Teacher
 
 
 def test_encoders_give_unit_embeddings_and_expected_feature_sizes():
     assert SmallCNN(8)(torch.zeros(2, 3, 32, 32)).shape == (2, 64)
     assert CifarResNet18()(torch.zeros(2, 3, 32, 32)).shape == (2, 512)
     cfg = build_config("quick", overrides={"model": {"width": 8, "embed_dim": 16, "clusters": 4}})
-    t = Teacher(cfg)
+    t = Teacher.from_config(cfg)
     t.eval()
     z = t.encoder(torch.randn(3, 3, 32, 32))
     assert z.shape == (3, 16) and torch.allclose(z.norm(dim=1), torch.ones(3), atol=1e-5)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from semready import pipeline
-from semready.checkpoint import read_tensors
+from semready import api
 from semready.cli import main
 from semready.errors import SemreadyError
+from semready.teacher.checkpoint import read_tensors
 from tests.conftest import train_tiny
 
 
@@ -74,7 +74,7 @@ def test_pickle_in_place_of_the_state(run, tmp_path, capsys, tiny_npz):
     marker = tmp_path / "MARKER"
     (run / "state.json").write_bytes(pickled(marker))
     # state.json is only a readable copy: the checkpoint carries its own state, and the run still loads ...
-    pipeline.evaluate(run, f"npz:{tiny_npz}", kmeans=False)
+    api.evaluate(run, f"npz:{tiny_npz}", kmeans=False)
     assert not marker.exists()
     # ... while a checkpoint without that header (an older run) falls back to state.json, refused as not JSON.
     ckpt = run / "checkpoint.safetensors"

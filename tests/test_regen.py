@@ -5,7 +5,8 @@ import torch
 
 from semready.data import load_data
 from semready.data.inject import inject
-from semready.regen import RegenerationModel, cross_fitted_unexplained, pixel_vectors
+from semready.data.pixels import pixel_vectors
+from semready.split.regen import RegenerationModel, cross_fitted_unexplained
 
 
 def test_unexplained_share_by_hand():

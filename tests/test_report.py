@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from semready import pipeline
+from semready import api
 from semready.cli import main
 from semready.errors import SemreadyError
 from semready.report import SECTIONS, build_report
@@ -35,7 +35,7 @@ def _png(color) -> bytes:
 def full_dir(tmp_path_factory, tiny_npz):
     """A trained, evaluated run that also holds KPIs and a reproduction's figures and results."""
     run = train_tiny(tmp_path_factory.mktemp("report") / "run", tiny_npz, epochs=3)
-    pipeline.evaluate(run, f"npz:{tiny_npz}", kmeans=False)
+    api.evaluate(run, f"npz:{tiny_npz}", kmeans=False)
     (run / "kpis.json").write_text(json.dumps(KPIS))
     (run / "fig2_clusters.png").write_bytes(_png("red"))
     (run / "fig3_kpis.png").write_bytes(_png("blue"))

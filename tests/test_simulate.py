@@ -119,7 +119,7 @@ def test_kpis_recomputed_by_hand_from_the_items(tiny_run, capsys):
     from PIL import Image
 
     from semready.comm import entropy
-    from semready.language import SemanticLanguage
+    from semready.comm.language import SemanticLanguage
 
     run, npz = tiny_run
     code, _, err = run_cli(["simulate", str(run)], capsys)

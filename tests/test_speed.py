@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from benchmarks.speed import TARGETS, print_speed_table, run_speed_benchmark
 from semready.config import build_config
-from semready.experiments.speed import TARGETS, print_speed_table, run_speed_benchmark
 from tests.conftest import tiny_overrides
 
 PHASES = ("minimal", "full", "views", "bare_inference", "routing")
@@ -77,7 +77,7 @@ def test_gpu_check_script_runs_its_whole_flow_on_the_cpu(tmp_path, tiny_npz):
 
 def test_routing_batches_are_full_on_a_small_dataset(tiny_npz, monkeypatch):
     # 120 items, routing batches of 512 asked for: every timed batch holds the items it is counted for
-    from semready.infer import TrainedRun
+    from semready.teacher.infer import TrainedRun
 
     seen, real = [], TrainedRun.assign_batch
 

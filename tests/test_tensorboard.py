@@ -2,8 +2,9 @@
 
 import pytest
 
-from semready import pipeline, tb
+from semready import api
 from semready.config import build_config
+from semready.teacher import tb
 from tests.conftest import tiny_overrides
 
 
@@ -12,7 +13,7 @@ def test_training_writes_tensorboard_events(tmp_path, tiny_npz):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
-    pipeline.train(run, build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=2)), progress=False)
+    api.train(run, build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=2)), progress=False)
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert (run / "log.csv").is_file()  # the plain log stays
     events = EventAccumulator(str(run / "tb"), size_guidance={"histograms": 0}).Reload()
@@ -25,6 +26,6 @@ def test_training_writes_tensorboard_events(tmp_path, tiny_npz):
 def test_no_tensorboard_no_event_files(tmp_path, tiny_npz, monkeypatch):
     monkeypatch.setattr(tb, "available", lambda: False)
     run = tmp_path / "run"
-    pipeline.train(run, build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=1, warmup_epochs=0)),
+    api.train(run, build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=1, warmup_epochs=0)),
                    progress=False)
     assert not (run / "tb").exists() and (run / "log.csv").is_file()

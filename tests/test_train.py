@@ -9,12 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from semready import pipeline
+from benchmarks.clustering import instance_only
+from semready import api
 from semready.config import build_config
 from semready.data import load_data
 from semready.errors import SemreadyError
-from semready.experiments.clustering import instance_only
-from semready.train import Trainer
+from semready.teacher.train import Trainer
 from tests.conftest import tiny_overrides
 
 
@@ -25,7 +25,7 @@ def read_csv(path):
 
 def test_train_writes_complete_run(tmp_path, tiny_cfg):
     run = tmp_path / "run"
-    result = pipeline.train(run, tiny_cfg, progress=False)
+    result = api.train(run, tiny_cfg, progress=False)
     assert result["epochs"] == 3
     for name in ("config.yaml", "checkpoint.safetensors", "state.json", "log.csv", "samples.csv", "clusters.csv"):
         assert (run / name).is_file(), name
@@ -53,7 +53,7 @@ def test_train_writes_complete_run(tmp_path, tiny_cfg):
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_npz):
     cfg = build_config("quick", overrides=tiny_overrides(tiny_npz))
     straight = tmp_path / "straight"
-    pipeline.train(straight, cfg, progress=False)
+    api.train(straight, cfg, progress=False)
 
     def crash_after_epoch_2(row):
         if row["epoch"] == 2:
@@ -61,9 +61,9 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_npz):
 
     split = tmp_path / "split"
     with pytest.raises(KeyboardInterrupt):
-        pipeline.train(split, cfg, progress=False, on_epoch=crash_after_epoch_2)
+        api.train(split, cfg, progress=False, on_epoch=crash_after_epoch_2)
     assert not (split / "samples.csv").exists()  # an interrupted run does not look complete
-    pipeline.train(split, resume=True, progress=False)
+    api.train(split, resume=True, progress=False)
     a = load_file(str(straight / "checkpoint.safetensors"))
     b = load_file(str(split / "checkpoint.safetensors"))
     assert a.keys() == b.keys()
@@ -76,7 +76,7 @@ def test_no_deadlock_with_cluster_aware_negatives_from_step_one(tmp_path, tiny_n
     """No warm-up: clusters and cluster-aware negatives are on from initialisation, when embeddings are
     nearly identical. The negative floor keeps eq. 2 alive (the prototype's L_I fell to exactly 0)."""
     over = tiny_overrides(tiny_npz, warmup_epochs=0)
-    result = pipeline.train(tmp_path / "run", build_config("quick", overrides=over), progress=False)
+    result = api.train(tmp_path / "run", build_config("quick", overrides=over), progress=False)
     assert all(r["l_i"] > 1.0 for r in result["log"])
 
 
@@ -102,7 +102,7 @@ def test_each_ablation_switch_trains(tmp_path, tiny_npz, switch):
     over = tiny_overrides(tiny_npz, epochs=2)
     section = "bank" if switch == "cluster_aware_negatives" else "loss"
     over.setdefault(section, {})[switch] = False
-    result = pipeline.train(tmp_path / switch, build_config("quick", overrides=over), progress=False)
+    result = api.train(tmp_path / switch, build_config("quick", overrides=over), progress=False)
     log = result["log"]
     if switch == "cluster_loss":
         assert all(r["l_d"] == 0.0 for r in log)
@@ -120,7 +120,7 @@ def test_fewer_items_than_clusters_is_refused_before_anything_is_written(tmp_pat
     over = tiny_overrides(tiny_npz)
     over["model"]["clusters"] = 500
     with pytest.raises(SemreadyError, match="120 items but 500 clusters"):
-        pipeline.train(tmp_path / "run", build_config("quick", overrides=over), progress=False)
+        api.train(tmp_path / "run", build_config("quick", overrides=over), progress=False)
     assert not (tmp_path / "run").exists()
 
 
@@ -128,9 +128,9 @@ def test_out_dir_that_holds_files_is_refused(tmp_path, tiny_cfg):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "x").write_text("keep me")
     with pytest.raises(SemreadyError, match="already holds files"):
-        pipeline.train(tmp_path / "run", tiny_cfg, progress=False)
+        api.train(tmp_path / "run", tiny_cfg, progress=False)
     with pytest.raises(SemreadyError, match="no checkpoint to resume"):
-        pipeline.train(tmp_path / "run", resume=True, progress=False)
+        api.train(tmp_path / "run", resume=True, progress=False)
 
 
 def test_dead_cluster_is_revived(tiny_cfg, tmp_path):
@@ -149,9 +149,9 @@ def test_route_streams_the_same_assignments_as_training(tmp_path, tiny_npz):
     over = tiny_overrides(tiny_npz)
     over["rank"] = {"score": "paper"}  # regen scores training items cross-fitted, new items with the full model
     run = tmp_path / "run"
-    pipeline.train(run, build_config("quick", overrides=over), progress=False)
+    api.train(run, build_config("quick", overrides=over), progress=False)
     out = tmp_path / "routed.csv"
-    n = pipeline.route(run, f"npz:{tiny_npz}", out, batch_size=7)
+    n = api.route(run, f"npz:{tiny_npz}", out, batch_size=7)
     assert n == 120
     routed, samples = read_csv(out), read_csv(run / "samples.csv")
     assert [r["cluster"] for r in routed] == [r["cluster"] for r in samples]
@@ -162,13 +162,13 @@ def test_route_streams_the_same_assignments_as_training(tmp_path, tiny_npz):
 
 def test_route_refuses_items_of_another_size(tmp_path, tiny_cfg):
     run = tmp_path / "run"
-    pipeline.train(run, tiny_cfg, progress=False)
+    api.train(run, tiny_cfg, progress=False)
     big = tmp_path / "big.npz"
     np.savez(big, x=np.zeros((4, 40, 40, 3), np.uint8))
     # The documented rule converts by resizing to the training size, so this routes fine ...
-    assert pipeline.route(run, f"npz:{big}", tmp_path / "ok.csv") == 4
+    assert api.route(run, f"npz:{big}", tmp_path / "ok.csv") == 4
     # ... while routing an assignment batch of the wrong shape through the API is refused clearly.
-    from semready.infer import load_run
+    from semready.teacher.infer import load_run
 
     with pytest.raises(SemreadyError, match="trained on"):
         load_run(run).assign_batch(torch.zeros(2, 3, 40, 40, dtype=torch.uint8))
@@ -176,8 +176,8 @@ def test_route_refuses_items_of_another_size(tmp_path, tiny_cfg):
 
 def test_evaluate_scores_and_writes_metrics(tmp_path, tiny_cfg, tiny_npz):
     run = tmp_path / "run"
-    pipeline.train(run, tiny_cfg, progress=False)
-    result = pipeline.evaluate(run, f"npz:{tiny_npz}")
+    api.train(run, tiny_cfg, progress=False)
+    result = api.evaluate(run, f"npz:{tiny_npz}")
     for key in ("cluster_head", "kmeans_features"):
         assert set(result[key]) == {"acc", "nmi", "ari"}
         assert 0.0 <= result[key]["acc"] <= 1.0
@@ -185,7 +185,7 @@ def test_evaluate_scores_and_writes_metrics(tmp_path, tiny_cfg, tiny_npz):
 
 
 def test_run_without_checkpoint_is_refused(tmp_path):
-    from semready.infer import load_run
+    from semready.teacher.infer import load_run
 
     with pytest.raises(SemreadyError, match="does not exist"):
         load_run(tmp_path / "nope")
@@ -196,8 +196,8 @@ def test_run_without_checkpoint_is_refused(tmp_path):
 
 def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, tiny_npz):
     run = tmp_path / "run"
-    pipeline.train(run, tiny_cfg, progress=False)
-    r = pipeline.split(run, "budget", 0.25)
+    api.train(run, tiny_cfg, progress=False)
+    r = api.split(run, "budget", 0.25)
     assert (r["memorizable"], r["learnable"]) == (30, 90)
     samples = read_csv(run / "samples.csv")
     assert sum(s["split"] == "memorizable" for s in samples) == 30
@@ -205,29 +205,29 @@ def test_split_policies_rewrite_the_run_and_route_follows(tmp_path, tiny_cfg, ti
     for s in samples:
         learn[s["split"]].append(float(s["learnability"]))
     assert max(learn["memorizable"]) <= min(learn["learnable"])  # the least learnable are memorized
-    assert pipeline.split(run, "confidence", 0.0)["memorizable"] == 0
-    assert pipeline.split(run, "budget", 1.0)["learnable"] == 0
+    assert api.split(run, "confidence", 0.0)["memorizable"] == 0
+    assert api.split(run, "budget", 1.0)["learnable"] == 0
     with pytest.raises(SemreadyError, match="unknown split policy"):
-        pipeline.split(run, "vibes", 0.5)
+        api.split(run, "vibes", 0.5)
     with pytest.raises(SemreadyError, match="out of range"):
-        pipeline.split(run, "budget", 1.5)
+        api.split(run, "budget", 1.5)
     with pytest.raises(SemreadyError, match="complexity budget"):
-        pipeline.split(run, "complexity", -1.0)
+        api.split(run, "complexity", -1.0)
     with pytest.raises(SemreadyError, match="unknown learnability score"):
-        pipeline.split(run, "budget", 0.5, score="magic")
+        api.split(run, "budget", 0.5, score="magic")
     # --score paper: the paper's confidence ranking, and route applies the run's current threshold
-    r = pipeline.split(run, "budget", 0.25, score="paper")
+    r = api.split(run, "budget", 0.25, score="paper")
     assert r["score"] == "paper" and r["memorizable"] == 30
     samples = read_csv(run / "samples.csv")
-    pipeline.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv")
+    api.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv")
     assert [x["split"] for x in read_csv(tmp_path / "r.csv")] == [s["split"] for s in samples]
 
 
 def test_corrupt_or_foreign_checkpoint_is_refused_clearly(tmp_path, tiny_cfg):
-    from semready.infer import load_run
+    from semready.teacher.infer import load_run
 
     run = tmp_path / "run"
-    pipeline.train(run, tiny_cfg, progress=False)
+    api.train(run, tiny_cfg, progress=False)
     ckpt = run / "checkpoint.safetensors"
     good = ckpt.read_bytes()
     ckpt.write_bytes(good[: len(good) // 2])  # truncated
@@ -245,10 +245,10 @@ def test_corrupt_or_foreign_checkpoint_is_refused_clearly(tmp_path, tiny_cfg):
 
 
 def test_router_routes_one_batch_at_a_time(tmp_path, tiny_cfg, tiny_npz):
-    from semready.router import Router
+    from semready.split.router import Router
 
     run = tmp_path / "run"
-    pipeline.train(run, tiny_cfg, progress=False)
+    api.train(run, tiny_cfg, progress=False)
     router = Router.from_run(run)
     data = load_data(f"npz:{tiny_npz}")
     whole = router.route_batch(data.images)
@@ -257,7 +257,7 @@ def test_router_routes_one_batch_at_a_time(tmp_path, tiny_cfg, tiny_npz):
     np.testing.assert_allclose(np.concatenate([p.learnability for p in parts]), whole.learnability, atol=1e-6)
     assert set(whole.split) <= {"learnable", "memorizable"}
     assert ((whole.learnability >= router.threshold) == (whole.split == "learnable")).all()
-    pipeline.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv", batch_size=16)
+    api.route(run, f"npz:{tiny_npz}", tmp_path / "r.csv", batch_size=16)
     routed = read_csv(tmp_path / "r.csv")
     assert [r["split"] for r in routed] == whole.split.tolist()
     (run / "regen.safetensors").unlink()

@@ -2,7 +2,7 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from semready.config import ViewsConfig
-from semready.views import (
+from semready.teacher.views import (
     color_jitter,
     perturb,
     prepare_eval,

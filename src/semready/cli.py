@@ -1,4 +1,4 @@
-"""``semready``: a thin typer shell over :mod:`semready.pipeline`.
+"""``semready``: a thin typer shell over :mod:`semready.api`.
 
 Every user mistake is a :class:`~semready.errors.SemreadyError`: printed as one line, exit code 2, no
 traceback unless ``--debug``.
@@ -47,8 +47,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Train the contrastive teacher (eq. 2-4) and write samples.csv and clusters.csv."""
-    from semready import pipeline
-    from semready.config import build_config
+    from semready import api
 
     overrides: dict[str, Any] = {}  # only what was given on the command line overrides the --config file
     _put(overrides, "data", "spec", data)
@@ -58,11 +57,7 @@ def train(
     _put(overrides, "train", "seed", seed)
     _put(overrides, "train", "device", device)
     _put(overrides, "model", "clusters", clusters)
-    if preset == "auto":
-        import torch
-
-        preset = "paper" if torch.cuda.is_available() else "quick"
-    cfg = None if resume else build_config(preset, config, overrides)
+    cfg = None if resume else api.build_config(api.resolve_preset(preset), config, overrides)
 
     def show(row: dict) -> None:
         if not quiet:
@@ -71,7 +66,7 @@ def train(
                           f"anti {row['anti_collapse']:.3f} H {row['marginal_entropy']:.2f} "
                           f"{row['images_per_s']:.0f} img/s{flag}", highlight=False)
 
-    result = pipeline.train(out, cfg, resume=resume, epochs=epochs if resume else None,
+    result = api.train(out, cfg, resume=resume, epochs=epochs if resume else None,
                             progress=not quiet, on_epoch=show)
     if result.get("rank", 0):  # under torchrun, rank 0 reports
         return
@@ -92,9 +87,9 @@ def split(
                                               "(the paper's confidence ranking); default: keep the run's")] = None,
 ) -> None:
     """Split a trained run into learnable X_l and memorizable X_m by a policy; rewrites the CSVs."""
-    from semready import pipeline
+    from semready import api
 
-    r = pipeline.split(run, policy, value, score)
+    r = api.split(run, policy, value, score)
     typer.echo(f"{r['score']} score, {policy} {value}: {r['learnable']} learnable, {r['memorizable']} "
                f"memorizable of {r['items']} (learnability threshold {r['threshold']:.4f})")
 
@@ -108,9 +103,9 @@ def route(
     download: Annotated[bool, typer.Option("--download")] = False,
 ) -> None:
     """Stream new data through a trained teacher, batch by batch, into a CSV."""
-    from semready import pipeline
+    from semready import api
 
-    n = pipeline.route(run, data, out, batch_size=batch_size, download=download)
+    n = api.route(run, data, out, batch_size=batch_size, download=download)
     typer.echo(f"routed {n} items -> {out}")
 
 
@@ -121,9 +116,9 @@ def evaluate(
     download: Annotated[bool, typer.Option("--download")] = False,
 ) -> None:
     """ACC (Hungarian) / NMI / ARI against the labels of --data; writes RUN/metrics.json."""
-    from semready import pipeline
+    from semready import api
 
-    result = pipeline.evaluate(run, data, download=download)
+    result = api.evaluate(run, data, download=download)
     table = Table(title=f"{run} on {data} ({result['items']} items)")
     for col in ("method", "ACC", "NMI", "ARI"):
         table.add_column(col)
@@ -139,45 +134,11 @@ def report(
     path: Annotated[Path, typer.Argument(help="a run directory, or a reproduction folder (fig2_*.png, results.csv)")],
 ) -> None:
     """Write PATH/report.html: one self-contained page (images embedded) telling the run's story."""
-    from semready.report import build_report
+    from semready import api
 
     with console.status("building the report..."):
-        out = build_report(path)
+        out = api.report(path)
     typer.echo(f"report -> {out}")
-
-
-@app.command()
-def bench(
-    out: Annotated[Path | None, typer.Option("--out", help="JSON file for the results")] = None,
-    minutes: Annotated[float, typer.Option(help="training budget per method (minutes)")] = 9.0,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="folder with cifar10_train10k.npz and "
-                                           "cifar10_test.npz")] = Path("../shared/data"),
-    suite: Annotated[str, typer.Option(help="clustering | speed (benchmarks/speed.py: steps, views, "
-                                       "routing, ratios)")] = "clustering",
-    preset: Annotated[str, typer.Option(help="speed: quick | paper")] = "quick",
-    device: Annotated[str, typer.Option(help="speed: auto | cpu | cuda[:N]")] = "auto",
-    amp: Annotated[bool, typer.Option("--amp", help="speed: bf16 autocast (train.amp)")] = False,
-    channels_last: Annotated[bool, typer.Option("--channels-last", help="speed: train.channels_last")] = False,
-    compile_: Annotated[bool, typer.Option("--compile", help="speed: torch.compile (train.compile)")] = False,
-) -> None:
-    """The clustering benchmark (benchmarks/clustering.py), or the speed benchmark with --suite speed."""
-    if suite == "speed":
-        from semready.experiments.speed import print_speed_table, run_speed_benchmark, speed_config
-
-        fast = {"amp": amp, "channels_last": channels_last, "compile": compile_}
-        result = run_speed_benchmark(speed_config(preset, device, overrides={"train": fast}))
-        print_speed_table(result)
-    elif suite == "clustering":
-        from semready.experiments.clustering import print_table, run_clustering_benchmark
-
-        result = run_clustering_benchmark(data_dir, minutes=minutes)
-        print_table(result)
-    else:
-        raise SemreadyError(f"unknown benchmark suite {suite!r}: choose clustering or speed")
-    if out is not None:
-        from semready import io
-
-        io.write_json(out, result)
 
 
 @app.command()
@@ -195,15 +156,14 @@ def simulate(
     packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,
 ) -> None:
     """Teacher -> link -> apprentice for the classical, vanilla and disentangled schemes; writes RUN/kpis.json."""
-    from semready.simulate import kpi_table
-    from semready.simulate import simulate as run_simulation
+    from semready import api
 
     overrides = {"fidelity_psnr_db": fidelity, "classical_codec": codec, "rate_bps": rate, "payload_bytes": payload,
                  "packet_loss": packet_loss}
     with console.status("simulating (building languages, coding, sending)..."):
-        kpis = run_simulation(run, data, scheme or ["all"], overrides,
+        kpis = api.simulate(run, data, scheme or ["all"], overrides,
                               on_scheme=lambda name, _: console.print(f"  {name} done"))
-    console.print(kpi_table(kpis))
+    console.print(api.kpi_table(kpis))
     typer.echo(f"KPIs -> {run / 'kpis.json'}")
 
 
@@ -222,13 +182,13 @@ def reproduce(
     config: Annotated[Path | None, typer.Option("--config", help="YAML overriding the preset for every job")] = None,
 ) -> None:
     """The paper's Fig. 2, Fig. 3 and headline numbers: a sweep over content complexity (resumable)."""
-    from semready.experiments.reproduce import reproduce as run_sweep
+    from semready import api
 
     def show(job: dict, done: int, total: int) -> None:
         console.print(f"  job {done}/{total}: {job['level']['name']} seed {job['seed']} "
                       f"(H_c {job['content_complexity_nats']:.2f} nats) in {job['job_seconds'] / 60:.1f} min")
 
-    summary = run_sweep(out, preset=preset, seeds=seeds, items=items, minutes=minutes, image_size=image_size,
+    summary = api.reproduce(out, preset=preset, seeds=seeds, items=items, minutes=minutes, image_size=image_size,
                         content=content, levels=levels, workers=workers, config_file=config, on_job=show)
     for line in summary["shapes"]:
         console.print(f"  {line}")

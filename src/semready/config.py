@@ -21,6 +21,15 @@ from semready.errors import SemreadyError
 PRESETS = ("quick", "paper")
 
 
+def resolve_preset(name: str) -> str:
+    """``auto`` -> ``paper`` when a CUDA GPU is visible, else ``quick``; any other name as it is."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "paper" if torch.cuda.is_available() else "quick"
+
+
 class _Section(BaseModel):
     # A typo in a config key is an error, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -33,7 +42,7 @@ class DataConfig(_Section):
 
 
 class ViewsConfig(_Section):
-    """Random perturbations χ1, χ2 (see :mod:`semready.views`)."""
+    """Random perturbations χ1, χ2 (see :mod:`semready.teacher.views`)."""
 
     crop_scale_min: float = Field(0.2, gt=0.0, le=1.0)
     flip_p: float = Field(0.5, ge=0.0, le=1.0)
@@ -71,7 +80,7 @@ class LossConfig(_Section):
 
 
 class RankConfig(_Section):
-    """Learnability score (see :mod:`semready.rank`)."""
+    """Learnability score (see :mod:`semready.split.ranking`)."""
 
     score: Literal["regen", "paper"] = "regen"
     regen_rank: int = Field(128, ge=1, le=100_000, description="rank r of the shared refinement basis")

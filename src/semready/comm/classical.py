@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from semready.comm.kpi import psnr_db
 from semready.errors import SemreadyError
-from semready.kpi import psnr_db
 
 CODECS = ("png", "jpeg", "webp", "best", "zlib", "lzma")
 _LZMA_RAW = [{"id": lzma.FILTER_LZMA2}]

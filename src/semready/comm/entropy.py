@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import constriction
 import numpy as np
 
-from semready.language import STEPS, Representations, SemanticLanguage
+from semready.comm.language import STEPS, Representations, SemanticLanguage
 
 _model = constriction.stream.model
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from semready.comm.kpi import packets_for
 from semready.errors import SemreadyError
-from semready.kpi import packets_for
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Teacher → link → apprentice, and the three schemes of the paper's simulations (Fig. 2, Fig. 3).
+"""Transmitter (the teacher's semantic side) → link → receiver (the apprentice), and the three schemes of the
+paper's simulations (Fig. 2, Fig. 3).
 
 - ``classical``: every item through the classical codec;
 - ``vanilla``: a language built on *all* the language items (no pre-processing), every item sent semantically;
@@ -18,11 +19,8 @@ import torch
 
 from semready.comm import entropy
 from semready.comm.classical import decode_item, encode_item
-from semready.comm.link import Link
-from semready.complexity import language_complexity, prequential_code_length
-from semready.config import CommConfig
-from semready.errors import SemreadyError
-from semready.kpi import (
+from semready.comm.complexity import language_complexity, prequential_code_length
+from semready.comm.kpi import (
     attribute_stream_bits,
     classical_impact,
     finite_mean,
@@ -30,7 +28,10 @@ from semready.kpi import (
     psnr_db,
     semantic_impact,
 )
-from semready.language import Representations, SemanticLanguage
+from semready.comm.language import Representations, SemanticLanguage
+from semready.comm.link import Link
+from semready.config import CommConfig
+from semready.errors import SemreadyError
 
 SCHEMES = ("classical", "vanilla", "disentangled")
 
@@ -99,8 +100,8 @@ def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.nd
 
 
 @dataclass
-class Teacher:
-    """The transmitter's semantic side: items -> representations Z -> one range-coded stream."""
+class Transmitter:
+    """The teacher's semantic side: items -> representations Z -> one range-coded stream."""
 
     language: SemanticLanguage
     bit_cap: float | None = None
@@ -112,8 +113,8 @@ class Teacher:
 
 
 @dataclass
-class Apprentice:
-    """The receiver: decodes the stream with the shared language and regenerates every item (uint8 N×D)."""
+class Receiver:
+    """The apprentice: decodes the stream with the shared language and regenerates every item (uint8 N×D)."""
 
     language: SemanticLanguage
 
@@ -123,13 +124,13 @@ class Apprentice:
 
 
 def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: Link) -> dict:
-    """Teacher -> link -> apprentice for one stream of semantic items, checked at the receiver."""
-    stream, rep, capped = Teacher(lang, cfg.bit_cap).speak(items)
+    """Transmitter -> link -> receiver for one stream of semantic items, checked at the receiver."""
+    stream, rep, capped = Transmitter(lang, cfg.bit_cap).speak(items)
     tr = link.send(stream.bits)
-    apprentice, timings = Apprentice(lang), []
+    receiver, timings = Receiver(lang), []
     for _ in range(3):  # generation time: best of 3, as the machine's noise would otherwise show up in ι
         t0 = time.perf_counter()
-        received, regenerated = apprentice.listen(stream)
+        received, regenerated = receiver.listen(stream)
         timings.append(time.perf_counter() - t0)
     gen_seconds = min(timings) / max(len(items), 1)
     exact = (received.q.shape == rep.q.shape and bool((received.q == rep.q).all())

@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from semready import io
+from semready.rundir import SweepDir
+
 PAPER = {"representation_length_reduction_pct": 57.22, "semantic_impact_gain_pct": 71.9}
 STYLE = {"classical": ("tab:gray", "s", "Classical"), "vanilla": ("tab:red", "o", "Vanilla semantic"),
          "disentangled": ("tab:blue", "^", "Disentangled (ours)")}
@@ -150,8 +153,6 @@ def _fmt(x: float | None, spec: str = ".0f") -> str:
 
 def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], figures: list[str]
                  ) -> dict[str, Any]:
-    from semready import io
-
     head = headline(rows)
     checks = shapes(rows)
     s = summary["settings"]
@@ -194,5 +195,5 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
                          f"{ms('semantic_impact', '.1f')} | {ms('fidelity_pass_rate', '.3f')} |")
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures if f.endswith(".png")]
     lines += ["", "Data: `results.csv` (one row per level, seed and scheme); per job: `jobs/<level>_s<seed>/`."]
-    io.write_text(out / "report.md", "\n".join(lines) + "\n")
+    io.write_text(SweepDir(out).report_md, "\n".join(lines) + "\n")
     return {"headline": head, "shapes": checks, "figures": figures}

@@ -2,7 +2,7 @@
 
 For each content-complexity level (:mod:`semready.data.mixtures`) and seed, one independent job: draw the
 mixture stream, train a teacher on it, split it by the run's default policy, and simulate the classical,
-vanilla and disentangled schemes (:func:`semready.simulate.simulate`). Jobs run as separate processes (up
+vanilla and disentangled schemes (:func:`semready.comm.simulate.simulate`). Jobs run as separate processes (up
 to ``workers``), each in ``DIR/jobs/<level>_s<seed>/``; a job whose ``job.json`` exists is skipped, so an
 interrupted sweep resumes where it stopped. ``DIR/results.csv`` has one row per (level, seed, scheme);
 :mod:`semready.experiments.figures` draws the figures and writes ``DIR/report.md``; ``DIR/report.html``
@@ -26,6 +26,7 @@ import numpy as np
 from semready import io
 from semready.comm.system import SCHEMES
 from semready.errors import SemreadyError
+from semready.rundir import SweepDir
 
 RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "rho", "items", "seed", "scheme",
                   "mean_representation_bits", "total_bits_per_item", "total_bits_per_item_excluding_dictionary",
@@ -39,11 +40,11 @@ def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size
     """One (level, seed): stream → teacher → split → simulate. Runs in its own process; writes job.json last."""
     import torch
 
+    from semready.comm.simulate import run_split, simulate
     from semready.config import build_config
     from semready.data import load_data
     from semready.data.mixtures import Level, build_mixture, pool_content
     from semready.pipeline import train
-    from semready.simulate import run_split, simulate
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -53,20 +54,21 @@ def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size
     lvl = Level(**level)
     pool = pool_content([load_data(spec, image_size=image_size) for spec in content])
     stream = build_mixture(pool, lvl, seed)
-    np.savez(job / "stream.npz", x=stream.data.images.permute(0, 2, 3, 1).numpy())
-    np.save(job / "family.npy", stream.family)
-    cfg = build_config(preset, config_file, {"data": {"spec": f"npz:{job / 'stream.npz'}", "image_size": None},
+    stream_file, run = SweepDir.job_stream(job), SweepDir.job_run(job)
+    np.savez(stream_file, x=stream.data.images.permute(0, 2, 3, 1).numpy())
+    np.save(SweepDir.job_families(job), stream.family)
+    cfg = build_config(preset, config_file, {"data": {"spec": f"npz:{stream_file}", "image_size": None},
                                              "train": {**train_defaults, "seed": seed, "threads": 1}})
-    trained = train(job / "run", cfg, progress=False)
-    kpis = simulate(job / "run")
-    memorizable = ~run_split(job / "run")[1]
+    trained = train(run.path, cfg, progress=False)
+    kpis = simulate(run.path)
+    memorizable = ~run_split(run.path)[1]
     poor = stream.family != "clean"
     result = {"level": asdict(lvl), "seed": seed, "content_complexity_nats": stream.complexity,
               "teacher_epochs": trained["epochs"], "kpis": kpis,
               "poor_memorizable_share": float(memorizable[poor].mean()) if poor.any() else None,
               "clean_learnable_share": float((~memorizable[~poor]).mean()),
               "job_seconds": time.perf_counter() - t0}
-    io.write_json(job / "job.json", result)
+    io.write_json(SweepDir.job_result(job), result)
     return result
 
 
@@ -105,6 +107,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
     from semready.experiments.figures import write_figures, write_report
 
     out = Path(out)
+    sweep = SweepDir(out)
     if out.exists() and not out.is_dir():
         raise SemreadyError(f"--out {out} is a file: choose a directory")
     if seeds < 1 or levels < 2 or items < 50 or workers < 1:
@@ -131,9 +134,9 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
     jobs, todo = [], []
     for lv in plan:
         for seed in range(seeds):
-            job_dir = out / "jobs" / f"{lv.name}_s{seed}"
-            if (job_dir / "job.json").is_file():
-                jobs.append(io.read_json(job_dir / "job.json", f"delete {job_dir} to run the job again"))
+            job_dir = sweep.job(lv.name, seed)
+            if SweepDir.job_result(job_dir).is_file():
+                jobs.append(io.read_json(SweepDir.job_result(job_dir), f"delete {job_dir} to run the job again"))
             else:
                 todo.append((str(job_dir), asdict(lv), seed))
     skipped = len(jobs)
@@ -151,8 +154,8 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
                 if on_job is not None:
                     on_job(jobs[-1], len(jobs) - skipped, len(todo))
     jobs.sort(key=lambda j: (j["level"]["name"], j["seed"]))
-    rows = write_results(out / "results.csv", jobs)
-    previous = out / "summary.json"
+    rows = write_results(sweep.results, jobs)
+    previous = sweep.summary
     before = io.read_json(previous, f"delete {previous}").get("wall_seconds_total", 0.0) if previous.is_file() \
         else 0.0
     wall = time.perf_counter() - t0
@@ -160,7 +163,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
                "jobs_skipped": skipped, "job_seconds_total": sum(j["job_seconds"] for j in jobs)}
     figures = write_figures(out, rows)
     summary.update(write_report(out, rows, summary, figures))
-    io.write_json(out / "summary.json", summary)
+    io.write_json(sweep.summary, summary)
     from semready.report import build_report
 
     build_report(out)  # report.html: the same story, self-contained, for a browser

@@ -14,7 +14,7 @@ that regenerates the item well enough (docs/kpis.md).
 Probability model θ (what Γ's Λ and ζ are over; fitted on the language's own items only):
 π = softmax(a) over content elements, and per-coefficient Laplace scales b_j = exp(ln b_j) in pixel units;
 q_j ~ QuantizedLaplace(0, b_j / Δ_s); s and k uniform over their ranges. :mod:`semready.comm.entropy` turns
-these models into real range-coded bitstreams; :mod:`semready.complexity` estimates Γ (eq. 1, in its tractable form).
+these models into real range-coded bitstreams; :mod:`semready.comm.complexity` estimates Γ (eq. 1, in its tractable form).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import torch
 from safetensors.torch import save_file
 
 from semready import io
+from semready.comm.kpi import psnr_db, target_mse
+from semready.data.pixels import cluster_means
 from semready.errors import SemreadyError
-from semready.kpi import psnr_db, target_mse
-from semready.regen import cluster_means
 
 FORMAT_VERSION = 1
 MAX_VALUES = 4096  # a complete D×D basis: 32×32 RGB items (3,072 values) fit, 64×64 do not
@@ -271,7 +271,7 @@ class SemanticLanguage:
         if meta.get("format_version") != FORMAT_VERSION:
             raise SemreadyError(f"{meta_path} is language format {meta.get('format_version')}, this semready "
                                 f"reads {FORMAT_VERSION}: rebuild it with this version (semready simulate)")
-        from semready.checkpoint import read_tensors
+        from semready.teacher.checkpoint import read_tensors
 
         t, _ = read_tensors(tensor_path, "rebuild the language (semready simulate)")
         if {"means", "basis", "log_scales", "logits", "counts"} - t.keys():

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from semready import io  # noqa: E402
+from semready.rundir import RunDir  # noqa: E402
 
 COLORS = {"learnable": "#2b8cbe", "memorizable": "#e34a33"}
 
@@ -97,12 +98,11 @@ def item_grid_figure(images: torch.Tensor, indices: np.ndarray, title: str, cols
     return fig
 
 
-def plot_run(run_dir: Path, items: dict[str, np.ndarray], table: dict[str, np.ndarray], threshold: float,
+def plot_run(run: RunDir, items: dict[str, np.ndarray], table: dict[str, np.ndarray], threshold: float,
              images: torch.Tensor | None, class_names: list[str] | None = None, grid: int = 32) -> list[Path]:
-    """Write the run's plots into ``run_dir/plots``; return their paths."""
-    out = run_dir / "plots"
-    out.mkdir(exist_ok=True)
-    paths = [out / "clusters_ranked.png", out / "learnability_hist.png"]
+    """Write the run's plots into its ``plots/`` folder; return their paths."""
+    run.plots.mkdir(exist_ok=True)
+    paths = [run.plot("clusters_ranked"), run.plot("learnability_hist")]
     plot_ranked_clusters(table, paths[0])
     labels = items.get("label")
     names = dict(enumerate(class_names)) if class_names else None
@@ -111,7 +111,7 @@ def plot_run(run_dir: Path, items: dict[str, np.ndarray], table: dict[str, np.nd
         order = np.argsort(items["rank"])
         k = min(grid, len(order))
         for name, idx in (("most_learnable", order[:k]), ("most_memorizable", order[::-1][:k])):
-            path = out / f"{name}.png"
+            path = run.plot(name)
             plot_item_grid(images, idx, name.replace("_", " "), path)
             paths.append(path)
     return paths

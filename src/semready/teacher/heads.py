@@ -8,19 +8,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semready.config import ModelConfig
-from semready.model.encoders import build_backbone
-
 
 class Encoder(nn.Module):
-    """ψ_κ: X -> Z, a backbone followed by an MLP projection; embeddings lie on the unit sphere."""
+    """ψ_κ: X -> Z, a backbone followed by an MLP projection; embeddings lie on the unit sphere.
 
-    def __init__(self, cfg: ModelConfig):
+    Args:
+        backbone: maps images N×3×H×W to features N×F; must have an ``out_dim`` attribute (F).
+        embed_dim: d, the embedding size.
+
+    Shapes: ``forward`` N×3×H×W -> N×d, each row of unit L2 norm.
+    """
+
+    def __init__(self, backbone: nn.Module, embed_dim: int):
         super().__init__()
-        self.backbone = build_backbone(cfg)
-        f = self.backbone.out_dim
+        self.backbone = backbone
+        f = backbone.out_dim
         self.projection = nn.Sequential(
-            nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(inplace=True), nn.Linear(f, cfg.embed_dim)
+            nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(inplace=True), nn.Linear(f, embed_dim)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -33,7 +37,15 @@ class Encoder(nn.Module):
 
 class ClusterHead(nn.Module):
     """φ: Z -> Y. M learnable prototypes; the decision boundaries are the cosine Voronoi cells, trained by
-    backprop through eq. 3-4 (see :func:`semready.losses.cluster_probabilities`)."""
+    backprop through eq. 3-4 (see :func:`semready.teacher.losses.cluster_probabilities`).
+
+    Args:
+        embed_dim: d.
+        clusters: M.
+        temperature: τ_φ of the logits.
+
+    Shapes: ``forward`` N×d -> N×M logits.
+    """
 
     def __init__(self, embed_dim: int, clusters: int, temperature: float):
         super().__init__()

@@ -6,8 +6,6 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from semready.config import ModelConfig
-
 
 def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
     layers: list[nn.Module] = [
@@ -52,6 +50,14 @@ class CifarResNet18(nn.Module):
         return self.net(x)
 
 
-def build_backbone(cfg: ModelConfig) -> nn.Module:
-    builders = {"small_cnn": lambda: SmallCNN(cfg.width), "resnet18": CifarResNet18}
-    return builders[cfg.encoder]()
+BACKBONES = ("small_cnn", "resnet18")
+
+
+def build_backbone(name: str, width: int = 32) -> nn.Module:
+    """A backbone by name (one of :data:`BACKBONES`); ``width`` sizes ``small_cnn``. It has ``out_dim``.
+
+    >>> build_backbone("small_cnn", width=8)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 64])
+    """
+    builders = {"small_cnn": lambda: SmallCNN(width), "resnet18": CifarResNet18}
+    return builders[name]()

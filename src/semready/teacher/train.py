@@ -1,4 +1,5 @@
-"""The training loop: two views, eq. 2-4 plus anti-collapse, SGD, EMA momentum encoder, per-cluster bank.
+"""The training loop around :class:`~semready.teacher.model.Teacher`'s step: views, SGD, schedule, checkpoints,
+logs.
 
 Schedule (see docs/method.md):
 1. prime the bank with K keys of the momentum encoder;
@@ -9,17 +10,15 @@ Schedule (see docs/method.md):
 4. checkpoint atomically at every epoch end; ``resume`` continues from the last one. Each epoch draws its
    permutation and perturbations from a generator seeded by (seed, epoch), so a resumed run replays exactly.
 
-Under torchrun (see :mod:`semready.distributed` and docs/scaling.md) every rank draws the same permutation and
-the same views of the global batch, trains on its slice of it through DDP, and writes the all-gathered keys of
-the whole global batch into its bank, so every rank's bank and momentum encoder stay identical; rank 0 alone
-writes checkpoints, logs and the progress bar.
+Under torchrun (see :mod:`semready.teacher.distributed` and docs/scaling.md) DDP wraps the whole Teacher; every
+rank draws the same permutation and the same views of the global batch, trains on its slice of it, and writes
+the all-gathered keys of the whole global batch into its bank, so every rank's bank and momentum encoder stay
+identical; rank 0 alone writes checkpoints, logs and the progress bar.
 """
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io as _io
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,28 +28,17 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from semready import distributed, io
-from semready.checkpoint import load_checkpoint, save_checkpoint
-from semready.config import SemreadyConfig, dump_config
+from semready.config import SemreadyConfig
 from semready.data import ImageData
 from semready.errors import SemreadyError
-from semready.infer import resolve_device
-from semready.losses import (
-    cluster_aware_negative_mask,
-    cluster_discrimination,
-    cluster_probabilities,
-    instance_discrimination,
-    marginal_entropy_deficit,
-    normalized_size_entropy,
-    similarity_logits,
-    total_loss,
-)
-from semready.model import Teacher, momentum_update
-from semready.tb import EpochWriter
-from semready.views import two_views
-
-LOG_COLUMNS = ["epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
-               "revived", "collapsed", "lr", "images_per_s", "seconds", "processes", "cluster_sizes"]
+from semready.rundir import RunDir
+from semready.teacher import distributed
+from semready.teacher.checkpoint import load_checkpoint, save_checkpoint
+from semready.teacher.device import resolve_device
+from semready.teacher.losses import normalized_size_entropy
+from semready.teacher.model import Teacher
+from semready.teacher.tb import EpochWriter
+from semready.teacher.views import two_views
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -63,8 +51,23 @@ class StepOutput:
     key_clusters: torch.Tensor
 
 
+LOSS_TERMS = ("loss", "l_i", "l_d", "anti_collapse")
+
+
 @dataclass
 class Trainer:
+    """Trains a :class:`~semready.teacher.model.Teacher` on ``data`` into ``run_dir``.
+
+    Args:
+        cfg: the run's config.
+        data: the stream X (uint8 N×3×H×W).
+        run_dir: where checkpoints and log.csv go.
+        progress: show progress bars.
+
+    >>> trainer = Trainer(cfg, load_data("sample"), Path("runs/x"))  # doctest: +SKIP
+    >>> log = trainer.fit()                                          # doctest: +SKIP
+    """
+
     cfg: SemreadyConfig
     data: ImageData
     run_dir: Path
@@ -84,12 +87,15 @@ class Trainer:
             raise SemreadyError(f"batch of {self.batch_size} items cannot be split over {world} processes: make "
                                 "train.batch_size a multiple of the number of processes (nproc_per_node x nnodes)")
         self.dist, self.device = distributed.setup(resolve_device(t.device))
-        self.teacher = Teacher(self.cfg).to(self.device)
+        self.teacher = Teacher.from_config(self.cfg).to(self.device)
+        self.teacher.dist = self.dist
         if t.channels_last:
             self.teacher.to(memory_format=torch.channels_last)
         params = list(self.teacher.encoder.parameters()) + list(self.teacher.cluster_head.parameters())
         self.optimizer = torch.optim.SGD(params, lr=t.lr, momentum=t.sgd_momentum, weight_decay=t.weight_decay)
-        self.query, self.head, self.momentum = _engines(self.teacher, self.dist, self.device, t.compile)
+        if t.compile:
+            self.teacher.compile_encoders()
+        self.model = _ddp(self.teacher, self.dist, self.device)
         self.steps_per_epoch = len(self.data) // self.batch_size
         self.epoch = 0
         self.step = 0
@@ -119,52 +125,21 @@ class Trainer:
             return images.pin_memory().to(self.device, non_blocking=True)
         return images.to(self.device)
 
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.amp)
-
     def train_step(self, images: torch.Tensor, gen: torch.Generator) -> StepOutput:
         return self.step_on_views(*self.views(images, gen))
 
-    def step_on_views(self, x1: torch.Tensor, x2: torch.Tensor) -> StepOutput:
-        """One SGD step on prepared views (the part `benchmarks/speed.py` compares with the minimal step)."""
-        cfg, tm = self.cfg, self.teacher
-        tm.encoder.train()
-        tm.momentum_encoder.train()
-        with self.autocast():
-            a = self.query(x1).float()
-        with torch.no_grad():
-            momentum_update(tm.encoder, tm.momentum_encoder, cfg.train.ema)
-            with self.autocast():
-                b = self.momentum(x2).float()
-        keys = tm.bank.valid_keys()
-        with torch.no_grad():
-            key_clusters = tm.cluster_head(b).argmax(dim=1)  # i's cluster; also the epoch's size statistics
-
-        zero = a.new_zeros(())
-        l_d = anti = zero
-        mask = None
-        logits = similarity_logits(a, keys, cfg.loss.tau)  # B×K cos/τ, computed once for eq. 2 and eq. 3
-        if self.clusters_active():
-            # organises the bank per cluster C_l; through DDP only when eq. 3-4 put a gradient on it
-            bank_logits = self.head(keys) if cfg.loss.cluster_loss else tm.cluster_head(keys).detach()
-            if cfg.loss.cluster_loss:
-                membership = torch.softmax(bank_logits, dim=1)
-                l_d = cluster_discrimination(cluster_probabilities(a, keys, membership, cfg.loss.tau, logits))
-                if cfg.loss.anti_collapse:
-                    anti = marginal_entropy_deficit(membership)
-            if cfg.bank.cluster_aware_negatives:
-                mask = cluster_aware_negative_mask(key_clusters, bank_logits.detach().argmax(dim=1),
-                                                   cfg.bank.min_negatives, tm.clusters)
-        l_i = instance_discrimination(a, b, keys, cfg.loss.tau, mask, logits)
-        lam = cfg.loss.anti_collapse_weight if cfg.loss.anti_collapse else 0.0
-        loss = total_loss(l_i, l_d, anti, cfg.loss.eta, cfg.loss.epsilon, lam)
+    def step_on_views(self, x1: torch.Tensor, x2: torch.Tensor, clusters_active: bool | None = None) -> StepOutput:
+        """One SGD step of the teacher on prepared views. ``clusters_active`` defaults to the schedule's (False
+        during warm-up)."""
+        active = self.clusters_active() if clusters_active is None else clusters_active
+        out = self.model(x1, x2, clusters_active=active)
+        loss = out.losses["loss"]
         if self.device.type == "cpu":  # free on the CPU; accelerators check the epoch's sums (no sync per step)
             self.check_finite(loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        tm.bank.enqueue(distributed.all_gather_cat(b.detach(), self.dist))  # every rank's bank stays identical
-        return StepOutput(torch.stack([loss, l_i, l_d, anti]).detach(), key_clusters)
+        return StepOutput(torch.stack([out.losses[k] for k in LOSS_TERMS]).detach(), out.key_clusters)
 
     def check_finite(self, loss: torch.Tensor) -> None:
         if not bool(torch.isfinite(loss).all()):
@@ -185,8 +160,7 @@ class Trainer:
             # whole by every rank and rank 0's keys are kept, so every rank's bank is the same
             shard = len(images) % self.dist.world == 0
             x, _ = self.views(images, gen, shard)
-            with self.autocast():
-                keys = self.momentum(x).float()
+            keys = self.teacher.keys_of(x)
             if shard:
                 keys = distributed.all_gather_cat(keys, self.dist)
             else:
@@ -289,9 +263,10 @@ class Trainer:
             return
         # config.yaml is written with every checkpoint: a run killed in its first epoch leaves an empty
         # directory that a plain re-run may reuse, and a resumed run's extended epochs are recorded.
-        io.write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
+        run = RunDir(self.run_dir)
+        run.write_config(self.cfg)
         save_checkpoint(self.run_dir, self.teacher, self.optimizer, self.state(finished))
-        write_log_csv(self.run_dir / "log.csv", self.log)
+        run.write_log(self.log)
 
     def resume(self) -> None:
         state = load_checkpoint(self.run_dir, self.teacher, self.optimizer)
@@ -345,23 +320,21 @@ class Trainer:
         return self.log
 
 
-def _engines(teacher: Teacher, info: distributed.DistInfo, device: torch.device, compile_: bool):
-    """What the step calls: the query encoder and cluster head (DDP-wrapped under torchrun: DDP all-reduces
-    their gradients) and the momentum encoder (never wrapped: it gets no gradient, its EMA follows the synced
-    query encoder); each optionally torch.compile'd. The Teacher keeps the plain modules for checkpoints."""
-    query, head, momentum = teacher.encoder, teacher.cluster_head, teacher.momentum_encoder
-    if info.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+def _ddp(teacher: Teacher, info: distributed.DistInfo, device: torch.device) -> torch.nn.Module:
+    """The module the step calls: the Teacher itself, or under torchrun the Teacher wrapped whole by DDP (which
+    all-reduces the gradients of the query encoder and the cluster head; the momentum encoder gets none, its EMA
+    follows the synced query encoder). The plain Teacher is what checkpoints save."""
+    if not info.enabled:
+        return teacher
+    from torch.nn.parallel import DistributedDataParallel as DDP
 
-        ids = [device.index] if device.type == "cuda" else None
-        # buffers are averaged at every epoch end (distributed.average_buffers_), not broadcast at each forward
-        no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
-            else "broadcast_buffers"
-        query = DDP(query, device_ids=ids, **{no_sync: False})
-        head = DDP(head, device_ids=ids, **{no_sync: False})
-    if compile_:
-        query, momentum = torch.compile(query), torch.compile(momentum)
-    return query, head, momentum
+    ids = [device.index] if device.type == "cuda" else None
+    # buffers (BatchNorm statistics, the bank) are not broadcast at each forward: BatchNorm's are averaged at
+    # every epoch end (distributed.average_buffers_), the bank is filled with all-gathered keys on every rank
+    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+        else "broadcast_buffers"
+    # the cluster head gets no gradient during warm-up or with L_D switched off
+    return DDP(teacher, device_ids=ids, find_unused_parameters=True, **{no_sync: False})
 
 
 def validate_data_for_training(data: ImageData, cfg: SemreadyConfig) -> None:
@@ -389,15 +362,6 @@ def _progress(enabled: bool):
         return _NullProgress()
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                     TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
-
-
-def write_log_csv(path: Path, rows: list[dict]) -> None:
-    buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS)
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({**r, "cluster_sizes": " ".join(map(str, r["cluster_sizes"]))})
-    io.write_text(path, buf.getvalue())
 
 
 __all__ = ["Trainer", "epoch_generator", "validate_data_for_training"]

@@ -14,28 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semready.checkpoint import load_checkpoint
-from semready.config import SemreadyConfig, load_config_file
+from semready.config import SemreadyConfig
 from semready.errors import SemreadyError
-from semready.losses import cluster_probabilities
-from semready.model import Teacher
-from semready.views import prepare_eval
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto (CUDA when visible, else the CPU), cpu, cuda, cuda:N or mps; an absent device is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SemreadyError(f"device {name!r} requested but no CUDA GPU is visible: use --device cpu")
-        index = torch.device(name).index
-        if index is not None and index >= torch.cuda.device_count():
-            raise SemreadyError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA GPU(s) "
-                                "are visible: pick another index")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise SemreadyError("device 'mps' requested but Apple's MPS backend is not available: use --device cpu")
-    return torch.device(name)
+from semready.rundir import RunDir
+from semready.teacher.checkpoint import load_checkpoint
+from semready.teacher.device import resolve_device
+from semready.teacher.losses import cluster_probabilities
+from semready.teacher.model import Teacher
+from semready.teacher.views import prepare_eval
 
 
 @dataclass
@@ -104,15 +90,8 @@ class TrainedRun:
 def load_run(run_dir: str | Path, device: str = "auto") -> TrainedRun:
     """Load a trained teacher from a run directory (config.yaml + checkpoint.safetensors + state.json)."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SemreadyError(f"run directory {run_dir} does not exist: train one with `semready train --out "
-                            f"{run_dir}`")
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file():
-        raise SemreadyError(f"{run_dir} has no config.yaml: it is not a semready run directory: pass a folder "
-                            "made by `semready train --out`")
-    cfg = load_config_file(cfg_path)
-    teacher = Teacher(cfg)
+    cfg = RunDir(run_dir).read_config()
+    teacher = Teacher.from_config(cfg)
     state = load_checkpoint(run_dir, teacher)
     dev = resolve_device(device)
     teacher.to(dev).eval()

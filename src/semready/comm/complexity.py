@@ -2,7 +2,7 @@
 
     Γ̂(L, ζ, Λ) = E_{θ~Λ}[ Σ_i −ln p_θ(Z_i | X_i) ]  +  β · KL(Λ ‖ ζ)        (nats)
 
-- θ is the language's probability model (:class:`~semready.language.SemanticLanguage`): content-element
+- θ is the language's probability model (:class:`~semready.comm.language.SemanticLanguage`): content-element
   logits a (M) and per-coefficient log-scales ln b_j (D). Z_i is the representation the teacher sends for X_i,
   so −ln p_θ(Z_i | X_i) is its code length in nats under θ; the sum runs over *held-out* items (not used to
   build the language).
@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from semready.language import Representations, SemanticLanguage
+from semready.comm.language import Representations, SemanticLanguage
 
 B0 = 255 / math.sqrt(12) * math.sqrt(2 / math.pi)  # E|c| of a coefficient of uniform pixel noise
 LN2 = math.log(2.0)

@@ -6,13 +6,12 @@ run's split), so the probability models never see a transmitted item. With ``--d
 (the default), the other items are sent with their split from samples.csv; with other data, every item is
 sent and its content element and split come from routing it through the teacher.
 
->>> from semready.simulate import simulate
+>>> from semready.comm.simulate import simulate
 >>> kpis = simulate("runs/demo")                  # all schemes, the run's own held-out items
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,11 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from semready import io
 from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
 from semready.config import CommConfig, load_config_file
 from semready.data import iter_batches, load_data
 from semready.errors import SemreadyError
-
-KPI_FILE = "kpis.json"
-ITEM_FILE = "kpis_items.csv"
+from semready.rundir import RunDir
 
 
 def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfig:
@@ -42,9 +38,7 @@ def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfi
 
 def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A trained run's content element and learnable flag per item, from its samples.csv."""
-    from semready.pipeline import read_samples  # here, not at the top: pipeline pulls in training and plots
-
-    samples = read_samples(run_dir)
+    samples = RunDir(run_dir).read_samples()
     return samples["cluster"], samples["learnable"]
 
 
@@ -58,7 +52,7 @@ def _run_items(run_dir: Path, cfg) -> Items:
 
 
 def _routed_items(run_dir: Path, spec: str, image_size: int) -> Items:
-    from semready.router import Router
+    from semready.split.router import Router
 
     router = Router.from_run(run_dir)
     images, clusters, learnable = [], [], []
@@ -76,9 +70,10 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
              overrides: dict[str, Any] | None = None, *, on_scheme=None) -> dict[str, Any]:
     """Run the schemes, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/; return the KPIs."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    files = RunDir(run_dir)
+    if not files.config.is_file():
         raise SemreadyError(f"{run_dir} is not a trained run (no config.yaml): train it first")
-    cfg = load_config_file(run_dir / "config.yaml")
+    cfg = load_config_file(files.config)
     comm = comm_config(cfg.comm, overrides)
     schemes = check_schemes(list(schemes or ["all"]))
     own = _run_items(run_dir, cfg)
@@ -100,17 +95,16 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         "rate_bps": comm.rate_bps, "payload_bytes": comm.payload_bytes, "packet_loss": comm.packet_loss,
         "bit_error_rate": comm.bit_error_rate, "beta": comm.beta}}
     tables = {}
-    (run_dir / "languages").mkdir(exist_ok=True)
+    files.languages.mkdir(exist_ok=True)
     for scheme in schemes:
         summary, table, lang = run_scheme(scheme, fit, stream, cfg.model.clusters, comm, cfg.train.seed)
         kpis[scheme], tables[scheme] = summary, table
         if lang is not None:
-            lang.save(run_dir / "languages" / scheme)
+            lang.save(files.language(scheme))
         if on_scheme is not None:
             on_scheme(scheme, summary)
     kpis["comparison"] = compare(kpis)
-    _write_items(run_dir / ITEM_FILE, tables)
-    io.write_json(run_dir / KPI_FILE, kpis)
+    files.write_kpis(kpis, tables)
     return kpis
 
 
@@ -154,13 +148,3 @@ def kpi_table(kpis: dict, title: str | None = None):
             table.add_row(scheme, *("-" if row.get(key) is None else format(row[key], fmt)
                                     for _, key, fmt in TABLE_COLUMNS))
     return table
-
-
-def _write_items(path: Path, tables: dict[str, dict[str, np.ndarray]]) -> None:
-    with io.atomic_text(path) as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["scheme", "index", "path", "bits", "psnr_db", "passed", "impact"])
-        for scheme, t in tables.items():
-            for i in range(len(t["index"])):
-                writer.writerow([scheme, int(t["index"][i]), t["path"][i], f"{t['bits'][i]:.2f}",
-                                 f"{t['psnr'][i]:.3f}", int(t["passed"][i]), f"{t['impact'][i]:.4f}"])

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TB_DIR = "tb"
+from semready.rundir import RunDir
+
 SCALARS = ("loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters", "lr", "images_per_s")
 
 
@@ -30,7 +31,7 @@ class EpochWriter:
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step: a resumed run drops events past its checkpoint, so curves never double back.
-            self._w = SummaryWriter(str(run_dir / TB_DIR), purge_step=first_epoch + 1 if first_epoch else None)
+            self._w = SummaryWriter(str(RunDir(run_dir).tb), purge_step=first_epoch + 1 if first_epoch else None)
 
     def write(self, row: dict) -> None:
         if self._w is None:

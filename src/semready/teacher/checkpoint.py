@@ -20,9 +20,8 @@ from safetensors.torch import save_file
 
 from semready import io
 from semready.errors import SemreadyError
+from semready.rundir import RunDir
 
-CHECKPOINT = "checkpoint.safetensors"
-STATE = "state.json"
 STATE_KEY = "semready_state"
 FORMAT_VERSION = 1
 
@@ -36,8 +35,9 @@ def save_checkpoint(run_dir: Path, teacher: torch.nn.Module, optimizer: torch.op
                 tensors[f"optim.{i}.momentum_buffer"] = s["momentum_buffer"].detach().cpu().contiguous()
     full = {"format_version": FORMAT_VERSION, **state}
     meta = {STATE_KEY: json.dumps(full)}
-    io.write_with(run_dir / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=meta))
-    io.write_json(run_dir / STATE, full)
+    run = RunDir(run_dir)
+    io.write_with(run.checkpoint, lambda p: save_file(tensors, str(p), metadata=meta))
+    io.write_json(run.state, full)
 
 
 def read_tensors(path: Path, fix: str = "retrain") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -62,9 +62,9 @@ def _check_state(state: Any, source: str) -> dict[str, Any]:
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / STATE
+    path = RunDir(run_dir).state
     if not path.is_file():
-        raise SemreadyError(f"{run_dir} holds no trained teacher ({STATE} missing): run `semready train "
+        raise SemreadyError(f"{run_dir} holds no trained teacher ({path.name} missing): run `semready train "
                             f"--out {run_dir}` first")
     state = io.read_json(path, "retrain or restore it from a backup")
     return _check_state(state, str(path))
@@ -73,12 +73,13 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 def load_checkpoint(run_dir: Path, teacher: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
     """Restore tensors into ``teacher`` (and ``optimizer``); return the state. Never unpickles."""
-    path = run_dir / CHECKPOINT
+    run = RunDir(run_dir)
+    path = run.checkpoint
     if not path.is_file():
-        if not (run_dir / STATE).is_file():
-            raise SemreadyError(f"{run_dir} holds no trained teacher ({CHECKPOINT} missing): run `semready "
+        if not run.state.is_file():
+            raise SemreadyError(f"{run_dir} holds no trained teacher ({path.name} missing): run `semready "
                                 f"train --out {run_dir}` first")
-        raise SemreadyError(f"{run_dir} has no {CHECKPOINT}: the run never finished an epoch; retrain it")
+        raise SemreadyError(f"{run_dir} has no {path.name}: the run never finished an epoch; retrain it")
     tensors, meta = read_tensors(path)
     if STATE_KEY in meta:
         try:

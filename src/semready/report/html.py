@@ -15,7 +15,6 @@ A missing piece gets a one-line "not available: run ..." note instead of its con
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import math
 from collections.abc import Callable
@@ -24,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from semready import io, plots
+from semready import io
 from semready.errors import SemreadyError
+from semready.report import plots
+from semready.rundir import RunDir, SweepDir, read_rows
 
-REPORT = "report.html"
 SECTIONS = ("overview", "training", "clusters-over-time", "ranked-clusters", "learnability", "items", "embedding",
             "metrics", "kpis", "figures", "results")
 LOSSES = ("loss", "l_i", "l_d", "anti_collapse")
@@ -43,8 +43,8 @@ def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max
     if not path.is_dir():
         raise SemreadyError(f"{path} is not a directory: pass a run directory (`semready train --out RUN`) or a "
                             "reproduction folder")
-    known = ("config.yaml", "log.csv", "samples.csv", "kpis.json", "metrics.json", "results.csv", "report.md")
-    if not any((path / n).is_file() for n in known) and not list(path.glob("fig[23]_*.png")):
+    run_files, sweep = RunDir(path), SweepDir(path)
+    if not (run_files.is_run() or run_files.kpis.is_file() or run_files.metrics.is_file() or sweep.is_sweep()):
         raise SemreadyError(f"{path} holds neither a run (config.yaml, log.csv, ...) nor reproduction results "
                             "(fig2_*.png, results.csv): pass the folder `semready train --out` wrote")
     r = _Run(path, max_items, per_cluster, max_clusters)
@@ -57,8 +57,8 @@ def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max
         "kpis": ("KPIs", r.kpis), "figures": ("Figures", r.figures), "results": ("Results", r.results),
     }
     run_only = ("training", "clusters-over-time", "ranked-clusters", "learnability", "items", "embedding", "metrics")
-    is_run = any((path / n).is_file() for n in ("config.yaml", "log.csv", "samples.csv"))
-    jobs = sorted(path.glob("jobs/*/run"))
+    is_run = run_files.is_run()
+    jobs = sweep.job_runs()
     parts = []
     for sid in SECTIONS:
         title, build = builders[sid]
@@ -73,7 +73,7 @@ def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max
             body = f'<p class="na">not available: a file is unreadable ({_e(type(exc).__name__)}: ' \
                    f'{_e(str(exc)[:200])}); rerun the command that writes it</p>'
         parts.append(f'<section id="{sid}"><h2>{_e(title)}</h2>\n{body}\n</section>')
-    out = path / REPORT
+    out = run_files.report
     io.write_text(out, _page(f"semready report: {path.resolve().name}", parts))
     return out
 
@@ -83,40 +83,38 @@ class _Run:
 
     def __init__(self, path: Path, max_items: int, per_cluster: int, max_clusters: int) -> None:
         self.path, self.max_items, self.k, self.max_clusters = path, max_items, per_cluster, max_clusters
+        self.run, self.sweep = RunDir(path), SweepDir(path)
         self._cache: dict[str, Any] = {}
 
     # -- readers -----------------------------------------------------------------------------------------
-    def csv(self, name: str, how: str) -> list[dict[str, str]]:
-        if name not in self._cache:
-            p = self.path / name
+    def csv(self, p: Path, how: str) -> list[dict[str, str]]:
+        if p not in self._cache:
             if not p.is_file():
-                raise Missing(f"no {name}; {how}")
-            with open(p, newline="", encoding="utf-8") as fh:
-                rows = list(csv.DictReader(fh))
+                raise Missing(f"no {p.name}; {how}")
+            rows = read_rows(p, how)
             if not rows:
-                raise Missing(f"{name} is empty; {how}")
-            self._cache[name] = rows
-        return self._cache[name]
+                raise Missing(f"{p.name} is empty; {how}")
+            self._cache[p] = rows
+        return self._cache[p]
 
-    def json(self, name: str, how: str) -> Any:
-        p = self.path / name
+    def json(self, p: Path, how: str) -> Any:
         if not p.is_file():
-            raise Missing(f"no {name}; {how}")
+            raise Missing(f"no {p.name}; {how}")
         return io.read_json(p, how)
 
     def log(self) -> list[dict[str, str]]:
-        return self.csv("log.csv", f"train a run: `semready train --out {self.path}`")
+        return self.csv(self.run.log, f"train a run: `semready train --out {self.path}`")
 
     def samples(self) -> list[dict[str, str]]:
-        return self.csv("samples.csv", f"finish training: `semready train --out {self.path} --resume`")
+        return self.csv(self.run.samples, f"finish training: `semready train --out {self.path} --resume`")
 
     def cfg(self):
         if "cfg" not in self._cache:
             from semready.config import load_config_file
 
-            if not (self.path / "config.yaml").is_file():
+            if not self.run.config.is_file():
                 raise Missing(f"no config.yaml; train a run: `semready train --out {self.path}`")
-            self._cache["cfg"] = load_config_file(self.path / "config.yaml")
+            self._cache["cfg"] = load_config_file(self.run.config)
         return self._cache["cfg"]
 
     def data(self):
@@ -147,7 +145,7 @@ class _Run:
         except Missing:
             pass
         try:
-            split = self.json("split.json", "")
+            split = self.json(self.run.split, "")
             rows += [(f"split.{k}", v) for k, v in split.items() if _is_scalar(v)]
         except (Missing, SemreadyError, AttributeError):
             pass
@@ -165,7 +163,7 @@ class _Run:
         log = self.log()
         sizes = np.array([[int(v) for v in r["cluster_sizes"].split()] for r in log])
         entropy = _col(log, "marginal_entropy")
-        threshold = self.cfg().train.collapse_threshold if (self.path / "config.yaml").is_file() else 0.5
+        threshold = self.cfg().train.collapse_threshold if self.run.config.is_file() else 0.5
         collapsed = [r["epoch"] for r in log if r.get("collapsed") == "True"]
         note = f"<p>Collapse flagged at epoch(s) {', '.join(collapsed)}.</p>" if collapsed else \
             f"<p>No collapse: the marginal entropy stayed above {threshold} after warm-up.</p>"
@@ -173,7 +171,7 @@ class _Run:
         return _img(fig, "cluster sizes and marginal entropy per epoch") + note
 
     def _cluster_table(self) -> dict[str, np.ndarray]:
-        rows = self.csv("clusters.csv", f"finish training: `semready train --out {self.path} --resume`")
+        rows = self.csv(self.run.clusters, f"finish training: `semready train --out {self.path} --resume`")
         return {"cluster": _col(rows, "cluster").astype(int), "size": _col(rows, "size").astype(int),
                 "confidence": _col(rows, "confidence"), "rank": _col(rows, "rank").astype(int),
                 "split": np.array([r["split"] for r in rows])}
@@ -190,7 +188,7 @@ class _Run:
         s = self.samples()
         learn = _col(s, "learnability")
         try:
-            threshold = float(self.json("split.json", "")["threshold"])
+            threshold = float(self.json(self.run.split, "")["threshold"])
         except (Missing, SemreadyError, KeyError, TypeError, ValueError):
             threshold = float("nan")
         labels = _col(s, "label").astype(int) if "label" in s[0] else None
@@ -226,7 +224,7 @@ class _Run:
     def embedding(self) -> str:
         from sklearn.decomposition import PCA
 
-        from semready.infer import load_run
+        from semready.teacher.infer import load_run
 
         s = self.samples()
         images = self.data().images
@@ -245,7 +243,7 @@ class _Run:
             f"<p>{shown}; the teacher's backbone features, first two principal components.</p>"
 
     def metrics(self) -> str:
-        m = self.json("metrics.json", f"evaluate the run: `semready evaluate {self.path} --data SPEC`")
+        m = self.json(self.run.metrics, f"evaluate the run: `semready evaluate {self.path} --data SPEC`")
         if not isinstance(m, dict):
             raise Missing("metrics.json is not a JSON object; rerun `semready evaluate`")
         head = [(k, v) for k, v in m.items() if _is_scalar(v)]
@@ -253,13 +251,13 @@ class _Run:
         return _table(["", "value"], head) + _table(["method", "ACC", "NMI", "ARI"], scores)
 
     def kpis(self) -> str:
-        k = self.json("kpis.json", f"simulate the link: `semready simulate {self.path}`")
+        k = self.json(self.run.kpis, f"simulate the link: `semready simulate {self.path}`")
         if not isinstance(k, dict):
             raise Missing("kpis.json is not a JSON object; rerun `semready simulate`")
         return _json_tables(k) or '<p class="na">kpis.json holds no values</p>'
 
     def figures(self) -> str:
-        figs = sorted(self.path.glob("fig2_*.png")) + sorted(self.path.glob("fig3_*.png"))
+        figs = self.sweep.figures()
         if not figs:
             raise Missing("no fig2_*.png / fig3_*.png here; they come with a paper reproduction folder")
         out = []
@@ -274,15 +272,15 @@ class _Run:
 
     def results(self) -> str:
         out = []
-        if (self.path / "results.csv").is_file():
-            rows = self.csv("results.csv", "")
+        if self.sweep.results.is_file():
+            rows = self.csv(self.sweep.results, "")
             out.append(_table(list(rows[0]), [tuple(r.values()) for r in rows[:500]]))
-        if (self.path / "summary.json").is_file():
-            summary = self.json("summary.json", "rerun `semready reproduce`")
+        if self.sweep.summary.is_file():
+            summary = self.json(self.sweep.summary, "rerun `semready reproduce`")
             if isinstance(summary, dict):
-                out.append("<h3>summary.json</h3>" + _json_tables(summary, level=4))
-        if (self.path / "report.md").is_file():
-            out.append(f"<pre>{_e((self.path / 'report.md').read_text(encoding='utf-8', errors='replace'))}</pre>")
+                out.append(f"<h3>{self.sweep.summary.name}</h3>" + _json_tables(summary, level=4))
+        if self.sweep.report_md.is_file():
+            out.append(f"<pre>{_e(self.sweep.report_md.read_text(encoding='utf-8', errors='replace'))}</pre>")
         if not out:
             raise Missing("no results.csv or report.md here; they come with a paper reproduction folder")
         return "\n".join(out)
@@ -350,4 +348,4 @@ def _page(title: str, sections: list[str]) -> str:
             f"<body><h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
 
 
-__all__ = ["REPORT", "SECTIONS", "build_report"]
+__all__ = ["SECTIONS", "build_report"]

@@ -3,7 +3,7 @@
 The semantic path sends an item as its content element (deep cluster l) plus a short refinement; the
 apprentice regenerates it from the cluster's mean image μ_l and a refinement basis U shared by all content
 elements (rank r, the principal directions of the stream's pixels at a working resolution of at most
-``resolution``×``resolution``). The share of the item's energy around μ_l that the language leaves
+``resolution``×``resolution``). The share of the item's energy around μ_l that the model leaves
 unexplained,
 
     u_i = ‖(x_i − μ_l) − UᵀU(x_i − μ_l)‖² / ‖x_i − μ_l‖²,
@@ -12,9 +12,9 @@ is small for structured items and close to 1 for semantic-poor ones: the energy 
 scrambled pixels is spread over all D directions, so a rank-r model explains about r/D of it. The regen
 learnability of an item is 1 − u_i.
 
-Cross-fitting: within a stream, each item is scored by a language fitted on the *other* half of the stream
-(two random folds), so the language never explains an item by having memorised it. A cluster with no members
-in the fitting fold uses the fold's global mean. New data (``route``) is scored by the language fitted on the
+Cross-fitting: within a stream, each item is scored by a model fitted on the *other* half of the stream
+(two random folds), so the model never explains an item by having memorised it. A cluster with no members
+in the fitting fold uses the fold's global mean. New data (``route``) is scored by the model fitted on the
 whole training stream.
 """
 
@@ -25,34 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from semready import io
+from semready.data.pixels import cluster_means, pixel_vectors
 from semready.errors import SemreadyError
 
 EPS = 1e-8
-REGEN_FILE = "regen.safetensors"  # the language fitted on a run's training stream, used to score new data
-
-
-def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """uint8 N×3×H×W -> float N×D in [0, 1], area-downsampled so that the longer side is ≤ resolution."""
-    x = images.float() / 255.0
-    h, w = x.shape[-2:]
-    if max(h, w) > resolution:
-        scale = resolution / max(h, w)
-        x = F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="area")
-    return x.reshape(len(x), -1)
-
-
-def cluster_means(x: torch.Tensor, clusters: np.ndarray, n_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean item μ_l of each cluster (rows 0..M-1; the global mean for a cluster with no item) and, as row M, the
-    global mean; plus the M cluster sizes. ``x``: N×D float items, ``clusters``: their cluster per item."""
-    g_mean = x.mean(dim=0)
-    sums = torch.zeros(n_clusters, x.shape[1]).index_add_(0, torch.from_numpy(np.asarray(clusters, np.int64)), x)
-    counts = torch.from_numpy(np.bincount(clusters, minlength=n_clusters)).float()
-    means = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], g_mean)
-    return torch.cat([means, g_mean[None]]), counts
 
 
 @dataclass
@@ -90,19 +69,19 @@ class RegenerationModel:
 
     @classmethod
     def load(cls, path: Path) -> RegenerationModel:
-        from semready.checkpoint import read_tensors
+        from semready.teacher.checkpoint import read_tensors
 
         fix = "re-split the run (`semready split RUN`) to write it again"
         t, _ = read_tensors(path, fix)
         if {"means", "basis", "resolution"} - t.keys() or t["means"].ndim != 2 or t["basis"].ndim != 2 \
                 or t["means"].shape[1] != t["basis"].shape[1] or t["resolution"].numel() != 1:
-            raise SemreadyError(f"{path} is not a regen language (wrong tensors): {fix}")
+            raise SemreadyError(f"{path} is not a regen model (wrong tensors): {fix}")
         return cls(t["means"].float(), t["basis"].float(), int(t["resolution"]))
 
 
 def cross_fitted_unexplained(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, rank: int = 128,
                              resolution: int = 32, seed: int = 0) -> tuple[np.ndarray, RegenerationModel]:
-    """u_i for every item of a stream (two-fold cross-fitted) and the language fitted on the whole stream."""
+    """u_i for every item of a stream (two-fold cross-fitted) and the model fitted on the whole stream."""
     x = pixel_vectors(images, resolution)
     fold = np.random.default_rng(seed).integers(0, 2, len(x))
     u = np.ones(len(x))  # a one-item stream has nothing else to learn from: fully unexplained

@@ -1,0 +1,304 @@
+"""The run folder and the reproduction folder: every file's name, reader and writer, in one place.
+
+A run folder (``semready train --out RUN``) holds:
+
+========================  ==================================================================================
+``config.yaml``           the resolved config (rerun it with ``--config``)
+``checkpoint.safetensors`` tensors and position in one atomic write per epoch (:mod:`semready.teacher.checkpoint`)
+``state.json``            a readable copy of the checkpoint's state
+``log.csv``               one row per epoch (losses, cluster sizes, marginal entropy, collapse flag)
+``tb/``                   TensorBoard events (with the ``tb`` extra)
+``samples.csv``           ``index, cluster, confidence, learnability, rank, split[, label]``: one row per item
+``clusters.csv``          ``cluster, size, confidence, rank, split``
+``split.json``            the split's score, policy, value and learnability threshold (``route`` applies it)
+``regen.safetensors``     the regen model fitted on the training stream (scores new data)
+``plots/``                the ranking and split as PNG files
+``metrics.json``          ACC / NMI / ARI (``semready evaluate``)
+``kpis.json``, ``kpis_items.csv``, ``languages/``   the semantic communication KPIs (``semready simulate``)
+``report.html``           the self-contained report (``semready report``)
+========================  ==================================================================================
+
+A reproduction folder (``semready reproduce --out DIR``, :class:`SweepDir`) holds ``results.csv``,
+``summary.json``, ``report.md``, ``report.html``, the figures and ``jobs/<level>_s<seed>/`` (``job.json`` and the
+job's run folder ``run/``, its stream ``stream.npz`` and ``family.npy``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semready import io
+from semready.config import SemreadyConfig, dump_config, load_config_file
+from semready.errors import SemreadyError
+
+SAMPLE_COLUMNS = ("index", "cluster", "confidence", "learnability", "rank", "split")
+CLUSTER_COLUMNS = ("cluster", "size", "confidence", "rank", "split")
+LOG_COLUMNS = ("epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
+               "revived", "collapsed", "lr", "images_per_s", "seconds", "processes", "cluster_sizes")
+ITEM_KPI_COLUMNS = ("scheme", "index", "path", "bits", "psnr_db", "passed", "impact")
+
+
+def read_rows(path: Path, fix: str) -> list[dict[str, str]]:
+    """A CSV file we wrote, as rows (column -> text). A missing, binary or malformed file is a one-line
+    :class:`SemreadyError` ending in ``fix``."""
+    if not path.is_file():
+        raise SemreadyError(f"{path.parent} has no {path.name}: {fix}")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error):
+        raise SemreadyError(f"{path} is corrupt: {fix}") from None
+
+
+def write_table(path: Path, columns: tuple[str, ...] | list[str], table: dict[str, Any]) -> None:
+    """Columns of equal length as one CSV file, atomically; floats with 6 decimals."""
+    with io.atomic_text(path) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in zip(*(table[c] for c in columns), strict=True):
+            writer.writerow([f"{v:.6f}" if isinstance(v, float | np.floating) else v for v in row])
+
+
+class RunDir:
+    """A run folder: the path of each of its files, and their readers and writers.
+
+    Args:
+        path: the folder (need not exist yet).
+
+    >>> run = RunDir("runs/demo")
+    >>> run.samples.name, run.language("vanilla").as_posix()
+    ('samples.csv', 'runs/demo/languages/vanilla')
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    # -- names --------------------------------------------------------------------------------------------
+    config = property(lambda self: self.path / "config.yaml")
+    checkpoint = property(lambda self: self.path / "checkpoint.safetensors")
+    state = property(lambda self: self.path / "state.json")
+    log = property(lambda self: self.path / "log.csv")
+    tb = property(lambda self: self.path / "tb")
+    samples = property(lambda self: self.path / "samples.csv")
+    clusters = property(lambda self: self.path / "clusters.csv")
+    split = property(lambda self: self.path / "split.json")
+    regen = property(lambda self: self.path / "regen.safetensors")
+    plots = property(lambda self: self.path / "plots")
+    metrics = property(lambda self: self.path / "metrics.json")
+    kpis = property(lambda self: self.path / "kpis.json")
+    kpi_items = property(lambda self: self.path / "kpis_items.csv")
+    languages = property(lambda self: self.path / "languages")
+    report = property(lambda self: self.path / "report.html")
+
+    def plot(self, stem: str) -> Path:
+        """``plots/<stem>.png``."""
+        return self.plots / f"{stem}.png"
+
+    def language(self, scheme: str) -> Path:
+        """``languages/<scheme>`` (the language writes ``.json`` and ``.safetensors`` beside it)."""
+        return self.languages / scheme
+
+    def is_run(self) -> bool:
+        """Whether the folder holds any of a run's own files."""
+        return any(p.is_file() for p in (self.config, self.log, self.samples))
+
+    # -- creating a run -------------------------------------------------------------------------------------
+    def prepare(self, resume: bool, cfg: SemreadyConfig | None = None) -> None:
+        """Refuse an --out that cannot hold this run; clear what a killed run left half-done."""
+        out = self.path
+        if out.exists() and not out.is_dir():
+            raise SemreadyError(f"--out {out} is a file: choose a directory path")
+        if resume:
+            if not self.checkpoint.is_file():
+                raise SemreadyError(f"--resume: {out} holds no checkpoint to resume from (no epoch finished): "
+                                    "drop --resume to start it again")
+            io.remove_stale_temps(out)
+            return
+        if not out.is_dir():
+            parent = next(p for p in out.absolute().parents if p.exists())
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                raise SemreadyError(f"cannot create --out {out}: {parent} is not a writable folder; choose a "
+                                    "location you can write to")
+            return
+        left = [p for p in out.iterdir() if not p.match(io.TEMP_GLOB)]
+        # A run killed during its first checkpoint leaves only its config.yaml: the same run may start again.
+        killed_early = (cfg is not None and left == [self.config]
+                        and self.config.read_text(errors="replace") == dump_config(cfg))
+        if left and not killed_early:
+            raise SemreadyError(f"--out {out} already holds files: choose a new directory or pass --resume")
+        io.remove_stale_temps(out)
+
+    # -- config -----------------------------------------------------------------------------------------------
+    def read_config(self) -> SemreadyConfig:
+        """The run's resolved config; a folder without one is not a run (one-line error)."""
+        if not self.path.is_dir():
+            raise SemreadyError(f"run directory {self.path} does not exist: train one with `semready train --out "
+                                f"{self.path}`")
+        if not self.config.is_file():
+            raise SemreadyError(f"{self.path} has no config.yaml: it is not a semready run directory: pass a "
+                                "folder made by `semready train --out`")
+        return load_config_file(self.config)
+
+    def write_config(self, cfg: SemreadyConfig) -> None:
+        io.write_text(self.config, dump_config(cfg))
+
+    # -- training log -------------------------------------------------------------------------------------------
+    def write_log(self, rows: list[dict]) -> None:
+        table = {c: [r[c] for r in rows] for c in LOG_COLUMNS if c != "cluster_sizes"}
+        table["cluster_sizes"] = [" ".join(map(str, r["cluster_sizes"])) for r in rows]
+        with io.atomic_text(self.log) as fh:  # floats as Python prints them: the log keeps full precision
+            writer = csv.writer(fh)
+            writer.writerow(LOG_COLUMNS)
+            writer.writerows(zip(*(table[c] for c in LOG_COLUMNS), strict=True))
+
+    def read_log(self) -> list[dict[str, str]]:
+        return read_rows(self.log, f"train a run: `semready train --out {self.path}`")
+
+    # -- the split ------------------------------------------------------------------------------------------------
+    def write_samples(self, items: dict[str, np.ndarray]) -> None:
+        write_table(self.samples, SAMPLE_COLUMNS + (("label",) if "label" in items else ()), items)
+
+    def write_clusters(self, table: dict[str, np.ndarray]) -> None:
+        write_table(self.clusters, CLUSTER_COLUMNS, table)
+
+    def read_sample_rows(self) -> list[dict[str, str]]:
+        return read_rows(self.samples, f"train it first (`semready train --out {self.path}`)")
+
+    def read_samples(self) -> dict[str, np.ndarray]:
+        """samples.csv as columns: ``cluster`` (int64), ``confidence`` (float64) and ``learnable`` (bool, the
+        split). A missing, corrupt or empty file is a one-line :class:`SemreadyError`."""
+        rows = self.read_sample_rows()
+        try:
+            samples = {"cluster": np.array([int(r["cluster"]) for r in rows], dtype=np.int64),
+                       "confidence": np.array([float(r["confidence"]) for r in rows]),
+                       "learnable": np.array([r["split"] == "learnable" for r in rows], dtype=bool)}
+        except (KeyError, ValueError, TypeError):
+            raise SemreadyError(f"{self.samples} is corrupt: retrain the run") from None
+        if not rows:
+            raise SemreadyError(f"{self.samples} is empty: retrain the run")
+        return samples
+
+    def read_cluster_rows(self) -> list[dict[str, str]]:
+        return read_rows(self.clusters, "its training did not finish; resume it (`semready train --resume`)")
+
+    def read_cluster_confidence(self, n_clusters: int) -> np.ndarray:
+        """C_l per cluster from clusters.csv, float (M,)."""
+        conf = np.zeros(n_clusters)
+        try:
+            for row in self.read_cluster_rows():
+                conf[int(row["cluster"])] = float(row["confidence"])
+        except (KeyError, ValueError, TypeError, IndexError):
+            raise SemreadyError(f"{self.clusters} is corrupt: re-split the run (`semready split {self.path}`)"
+                                ) from None
+        return conf
+
+    def write_split(self, summary: dict[str, Any]) -> None:
+        io.write_json(self.split, summary)
+
+    def read_split(self) -> dict[str, Any] | None:
+        """split.json, or None where the run has none (split before it existed)."""
+        if not self.split.is_file():
+            return None
+        split = io.read_json(self.split, f"re-split the run (`semready split {self.path}`)")
+        if not isinstance(split, dict):
+            raise SemreadyError(f"{self.split} is not a JSON object: re-split the run (`semready split {self.path}`)")
+        return split
+
+    def split_threshold(self, default: float) -> float:
+        """The learnability threshold of the run's current split (``default`` where split.json is absent)."""
+        split = self.read_split()
+        if split is None:
+            return default
+        threshold = split.get("threshold")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise SemreadyError(f"{self.split} has no numeric threshold: re-split the run (`semready split "
+                                f"{self.path}`)")
+        return float(threshold)
+
+    # -- evaluation and KPIs ----------------------------------------------------------------------------------------
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        io.write_json(self.metrics, metrics)
+
+    def write_kpis(self, kpis: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> None:
+        """kpis.json and kpis_items.csv (one row per scheme and item)."""
+        rows: dict[str, list] = {c: [] for c in ITEM_KPI_COLUMNS}
+        for scheme, t in tables.items():
+            rows["scheme"] += [scheme] * len(t["index"])
+            rows["index"] += [int(i) for i in t["index"]]
+            rows["path"] += list(t["path"])
+            rows["bits"] += [f"{b:.2f}" for b in t["bits"]]
+            rows["psnr_db"] += [f"{p:.3f}" for p in t["psnr"]]
+            rows["passed"] += [int(p) for p in t["passed"]]
+            rows["impact"] += [f"{x:.4f}" for x in t["impact"]]
+        write_table(self.kpi_items, ITEM_KPI_COLUMNS, rows)
+        io.write_json(self.kpis, kpis)
+
+    def read_kpi_item_rows(self) -> list[dict[str, str]]:
+        return read_rows(self.kpi_items, f"simulate the run: `semready simulate {self.path}`")
+
+    def read_json(self, path: Path, fix: str) -> Any:
+        """One of the run's JSON files (``split``, ``metrics``, ``kpis``, ...)."""
+        if not path.is_file():
+            raise SemreadyError(f"{self.path} has no {path.name}: {fix}")
+        return io.read_json(path, fix)
+
+
+class SweepDir:
+    """A reproduction folder (``semready reproduce --out DIR``): its files and its jobs' folders."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    results = property(lambda self: self.path / "results.csv")
+    summary = property(lambda self: self.path / "summary.json")
+    report_md = property(lambda self: self.path / "report.md")
+    report = property(lambda self: self.path / "report.html")
+    jobs = property(lambda self: self.path / "jobs")
+
+    def job(self, level: str, seed: int) -> Path:
+        """``jobs/<level>_s<seed>``: one (level, seed) job's folder."""
+        return self.jobs / f"{level}_s{seed}"
+
+    @staticmethod
+    def job_result(job_dir: Path) -> Path:
+        """A job's result file, written last: its presence means the job is done."""
+        return Path(job_dir) / "job.json"
+
+    @staticmethod
+    def job_stream(job_dir: Path) -> Path:
+        """The job's stream as an npz file (what its teacher trains on)."""
+        return Path(job_dir) / "stream.npz"
+
+    @staticmethod
+    def job_families(job_dir: Path) -> Path:
+        """Each stream item's family (``clean``, ``noise``, ``scrambled``, ``rare``), a .npy array."""
+        return Path(job_dir) / "family.npy"
+
+    @staticmethod
+    def job_run(job_dir: Path) -> RunDir:
+        """The run folder of a job's teacher."""
+        return RunDir(Path(job_dir) / "run")
+
+    def job_runs(self) -> list[Path]:
+        return sorted(self.jobs.glob("*/run"))
+
+    def figures(self) -> list[Path]:
+        """The figure PNGs (Fig. 2 first, then Fig. 3)."""
+        return sorted(self.path.glob("fig2_*.png")) + sorted(self.path.glob("fig3_*.png"))
+
+    def figure(self, stem: str) -> Path:
+        return self.path / stem
+
+    def is_sweep(self) -> bool:
+        return self.results.is_file() or self.report_md.is_file() or bool(self.figures())
+
+
+__all__ = ["CLUSTER_COLUMNS", "LOG_COLUMNS", "SAMPLE_COLUMNS", "RunDir", "SweepDir", "read_rows", "write_table"]

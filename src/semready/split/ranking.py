@@ -1,0 +1,80 @@
+"""Ranking deep clusters by confidence (Sec. III-B) and the per-item / per-cluster tables of a split.
+
+- item confidence c_i = max_l P_il (eq. 3, against the trained bank; :mod:`semready.teacher.infer`);
+- cluster confidence C_l = mean c_i over the cluster's members (0 for an empty cluster); clusters are ranked by
+  C_l, most confident first (rank 1);
+- items are ranked by learnability (:mod:`semready.split.scores`), most learnable first; the split is a
+  threshold on it (:mod:`semready.split.policies`). Every item lands in exactly one of X_l, X_m.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def cluster_confidence(clusters: np.ndarray, confidence: np.ndarray, n_clusters: int) -> np.ndarray:
+    """C_l, the mean confidence of each cluster's members (0 where a cluster has none).
+
+    Args:
+        clusters: each item's cluster, int (N,).
+        confidence: each item's c_i, float (N,).
+        n_clusters: M.
+
+    Returns:
+        float (M,).
+
+    >>> cluster_confidence(np.array([0, 0, 2]), np.array([0.5, 1.0, 0.25]), 3).tolist()
+    [0.75, 0.0, 0.25]
+    """
+    sums = np.bincount(clusters, weights=confidence, minlength=n_clusters)
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    return np.divide(sums, sizes, out=np.zeros(n_clusters), where=sizes > 0)
+
+
+def ranks_descending(scores: np.ndarray) -> np.ndarray:
+    """Rank 1 for the highest score; ties keep input order.
+
+    >>> ranks_descending(np.array([0.2, 0.9, 0.2])).tolist()
+    [2, 1, 3]
+    """
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(scores) + 1)
+    return ranks
+
+
+def rank_and_split(clusters: np.ndarray, confidence: np.ndarray, learn: np.ndarray, n_clusters: int,
+                   threshold: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The split's tables, column name -> array.
+
+    Args:
+        clusters, confidence, learn: per item, shape (N,).
+        n_clusters: M.
+        threshold: learnable iff learnability ≥ threshold.
+
+    Returns:
+        (items: ``index, cluster, confidence, learnability, rank, split``, each (N,);
+        clusters: ``cluster, size, confidence, rank, split``, each (M,) — a cluster is learnable when at least
+        half its members are; an empty one is memorizable).
+    """
+    c_conf = cluster_confidence(clusters, confidence, n_clusters)
+    learnable = learn >= threshold
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    n_learnable = np.bincount(clusters, weights=learnable, minlength=n_clusters)
+    items = {
+        "index": np.arange(len(clusters)),
+        "cluster": clusters,
+        "confidence": confidence,
+        "learnability": learn,
+        "rank": ranks_descending(learn),
+        "split": np.where(learnable, "learnable", "memorizable"),
+    }
+    cluster_split = np.where(n_learnable * 2 >= np.maximum(sizes, 1), "learnable", "memorizable")
+    table = {
+        "cluster": np.arange(n_clusters),
+        "size": sizes,
+        "confidence": c_conf,
+        "rank": ranks_descending(c_conf),
+        "split": np.where(sizes > 0, cluster_split, "memorizable"),
+    }
+    return items, table

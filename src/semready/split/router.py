@@ -1,0 +1,62 @@
+"""Route new items through a trained run, one batch at a time: cluster, confidence, learnability, split.
+
+>>> router = Router.from_run("runs/demo")
+>>> routed = router.route_batch(images)   # uint8 N×3×H×W
+>>> routed.split                          # "learnable" / "memorizable" per item
+
+The learnability score is the run's (``rank.score``: regen, with the regen model fitted on the training stream,
+or paper, with the training clusters' confidences); the threshold is the run's current split (split.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from semready.errors import SemreadyError
+from semready.rundir import RunDir
+from semready.split.policies import DEFAULT_FLOOR
+from semready.split.regen import RegenerationModel
+from semready.split.scores import paper_learnability
+from semready.teacher.infer import TrainedRun, load_run
+
+
+@dataclass
+class RoutedBatch:
+    clusters: np.ndarray
+    confidence: np.ndarray
+    learnability: np.ndarray
+    split: np.ndarray  # "learnable" / "memorizable"
+
+
+@dataclass
+class Router:
+    run: TrainedRun
+    threshold: float
+    cluster_confidence: np.ndarray
+    regen: RegenerationModel | None
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "auto") -> Router:
+        run = load_run(run_dir, device)
+        files = RunDir(run.run_dir)
+        regen = None
+        if run.cfg.rank.score == "regen":
+            if not files.regen.is_file():
+                raise SemreadyError(f"{run.run_dir} has no {files.regen.name}: re-split it (`semready split "
+                                    f"{run.run_dir}`) or use the paper score (`semready split --score paper`)")
+            regen = RegenerationModel.load(files.regen)
+        return cls(run, files.split_threshold(DEFAULT_FLOOR), files.read_cluster_confidence(run.teacher.clusters),
+                   regen)
+
+    def route_batch(self, images: torch.Tensor) -> RoutedBatch:
+        a = self.run.assign_batch(images)
+        if self.regen is not None:
+            learn = 1.0 - self.regen.unexplained_images(images, a.clusters)
+        else:
+            learn = paper_learnability(a.confidence, self.cluster_confidence[a.clusters])
+        split = np.where(learn >= self.threshold, "learnable", "memorizable")
+        return RoutedBatch(a.clusters, a.confidence, learn, split)
