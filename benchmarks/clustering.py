@@ -1,7 +1,7 @@
 """Clustering benchmark: python benchmarks/clustering.py [--minutes 9] [--out results.json].
 
 Prints one table (k-means on raw pixels, untrained network + k-means, instance-only ablation, full method)
-and writes the JSON. Same code as `semready bench`.
+and writes the JSON.
 
 Clustering benchmark (issue: core): floors, the instance-only ablation and the full method, one run.
 
@@ -90,7 +90,8 @@ def run_clustering_benchmark(data_dir: str | Path, minutes: float = 8.0, work_di
     add("k-means on raw pixels", kmeans_clusters(pixels, k, seed))
 
     torch.manual_seed(seed)
-    untrained = TrainedRun(work, base, Teacher.from_config(base).eval(), torch.device("cpu"), tuple(test.images.shape[1:]))
+    untrained = TrainedRun(work, base, Teacher.from_config(base).eval(), torch.device("cpu"),
+                           tuple(test.images.shape[1:]))
     add("untrained network + k-means", kmeans_clusters(untrained.assign_all(test.images, with_features=True)
                                                        .features, k, seed))
     for name, cfg in (("instance-only (L_I, plain negatives) + k-means", instance_only(base)),

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semready import api, rundir
+from semready import rundir
 from semready.cli import main
 from tests.conftest import train_tiny
 

@@ -164,7 +164,7 @@ def simulate(
         kpis = api.simulate(run, data, scheme or ["all"], overrides,
                               on_scheme=lambda name, _: console.print(f"  {name} done"))
     console.print(api.kpi_table(kpis))
-    typer.echo(f"KPIs -> {run / 'kpis.json'}")
+    typer.echo(f"KPIs -> {api.RunDir(run).kpis}")
 
 
 @app.command()
@@ -193,7 +193,7 @@ def reproduce(
     for line in summary["shapes"]:
         console.print(f"  {line}")
     typer.echo(f"reproduced in {summary['wall_seconds_total'] / 60:.1f} min (this call "
-               f"{summary['wall_seconds'] / 60:.1f}) -> {out / 'report.md'}")
+               f"{summary['wall_seconds'] / 60:.1f}) -> {api.SweepDir(out).report_md}")
 
 
 def _put(d: dict, section: str, key: str, value: Any) -> None:

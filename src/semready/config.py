@@ -22,7 +22,17 @@ PRESETS = ("quick", "paper")
 
 
 def resolve_preset(name: str) -> str:
-    """``auto`` -> ``paper`` when a CUDA GPU is visible, else ``quick``; any other name as it is."""
+    """``auto`` -> ``paper`` when a CUDA GPU is visible, else ``quick``; any other name as it is.
+
+    Args:
+        name: a preset name or ``auto``.
+
+    Returns:
+        The preset name.
+
+    >>> resolve_preset("quick")
+    'quick'
+    """
     if name != "auto":
         return name
     import torch
@@ -36,13 +46,30 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
+    """The stream X the teacher trains on.
+
+    Attributes:
+        spec: the data spec (``sample``, an npz file, a folder, ``cifar10``, ...; see ``semready.data.SPEC_HELP``).
+        image_size: resize items to this side in pixels (None keeps the source's size).
+        download: allow downloading a named dataset.
+    """
+
     spec: str = "sample"
     image_size: int | None = Field(None, ge=8, le=512)
     download: bool = False
 
 
 class ViewsConfig(_Section):
-    """Random perturbations χ1, χ2 (see :mod:`semready.teacher.views`)."""
+    """Random perturbations χ1, χ2 (see :mod:`semready.teacher.views`).
+
+    Attributes:
+        crop_scale_min: the smallest crop area, as a fraction of the image (RandomResizedCrop).
+        flip_p: probability of a horizontal flip.
+        jitter_p: probability that an item is colour-jittered.
+        brightness, contrast, saturation: jitter strengths s, factors drawn from [max(0, 1 − s), 1 + s].
+        hue: the hue shift's range [−hue, hue], in turns.
+        grayscale_p: probability that an item is turned grey.
+    """
 
     crop_scale_min: float = Field(0.2, gt=0.0, le=1.0)
     flip_p: float = Field(0.5, ge=0.0, le=1.0)
@@ -55,6 +82,13 @@ class ViewsConfig(_Section):
 
 
 class ModelConfig(_Section):
+    """The encoder ψ_κ and the cluster head φ (see :mod:`semready.teacher.heads`).
+
+    Attributes:
+        encoder: the backbone (:data:`semready.teacher.backbones.BACKBONES`).
+        embed_dim: d, the embedding size.
+    """
+
     encoder: Literal["small_cnn", "resnet18"] = "small_cnn"
     width: int = Field(32, ge=4, le=512, description="small_cnn: channels of the first block")
     embed_dim: int = Field(128, ge=8, le=4096)
@@ -63,6 +97,13 @@ class ModelConfig(_Section):
 
 
 class BankConfig(_Section):
+    """The memory bank of stale keys and eq. 2's cluster-aware negatives.
+
+    Attributes:
+        cluster_aware_negatives: ablation switch: eq. 2's negatives from clusters other than i's (else the whole
+            bank).
+    """
+
     size: int = Field(4096, ge=16, le=1_000_000, description="K, stale keys in the memory bank")
     cluster_aware_negatives: bool = True
     min_negatives: int = Field(
@@ -71,6 +112,13 @@ class BankConfig(_Section):
 
 
 class LossConfig(_Section):
+    """L = ηL_I + εL_D + λ·anti-collapse (see :mod:`semready.teacher.losses`).
+
+    Attributes:
+        anti_collapse: ablation switch for the marginal-entropy term.
+        anti_collapse_weight: λ.
+    """
+
     tau: float = Field(0.1, gt=0.0, le=10.0, description="τ in eq. 2 and 3")
     eta: float = Field(1.0, ge=0.0, description="η, weight of L_I (eq. 2)")
     epsilon: float = Field(1.0, ge=0.0, description="ε, weight of L_D (eq. 4)")
@@ -80,7 +128,11 @@ class LossConfig(_Section):
 
 
 class RankConfig(_Section):
-    """Learnability score (see :mod:`semready.split.ranking`)."""
+    """Learnability score (see :mod:`semready.split.ranking`).
+
+    Attributes:
+        score: ``regen`` (1 − the share the regen model leaves unexplained) or ``paper`` (sqrt(c_i · C_l)).
+    """
 
     score: Literal["regen", "paper"] = "regen"
     regen_rank: int = Field(128, ge=1, le=100_000, description="rank r of the shared refinement basis")
@@ -88,6 +140,17 @@ class RankConfig(_Section):
 
 
 class TrainConfig(_Section):
+    """The training loop (see :mod:`semready.teacher.train`).
+
+    Attributes:
+        epochs, batch_size: the run's length and the global batch (over all processes).
+        lr, sgd_momentum, weight_decay: SGD's settings; ``cosine_schedule`` decays lr along a cosine over the run.
+        seed: seeds the weights, the permutations and the perturbations.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        threads: CPU threads for torch (None: torch's default).
+        stop_on_collapse: raise when the collapse check fires, instead of only logging it.
+    """
+
     epochs: int = Field(20, ge=1, le=100_000)
     batch_size: int = Field(256, ge=2, le=65_536)
     lr: float = Field(0.05, gt=0.0, le=10.0)
@@ -134,6 +197,15 @@ class CommConfig(_Section):
 
 
 class SemreadyConfig(_Section):
+    """A whole run's configuration, one section per stage; ``config.yaml`` holds it resolved.
+
+    Attributes:
+        preset: the preset it was built from (recorded, not re-applied).
+
+    >>> SemreadyConfig().model.clusters
+    10
+    """
+
     preset: str = "quick"
     data: DataConfig = DataConfig()
     views: ViewsConfig = ViewsConfig()
@@ -198,6 +270,14 @@ def _read_yaml(text: str, source: str) -> dict[str, Any]:
 
 
 def preset_dict(name: str) -> dict[str, Any]:
+    """A preset's YAML as a nested dict (not validated).
+
+    Args:
+        name: one of :data:`PRESETS`.
+
+    Returns:
+        The preset's settings, section -> setting -> value.
+    """
     if name not in PRESETS:
         raise SemreadyError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     text = resources.files("semready.configs").joinpath(f"{name}.yaml").read_text()
@@ -205,7 +285,14 @@ def preset_dict(name: str) -> dict[str, Any]:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A user's YAML config file as a nested dict, not yet merged or validated (one-line errors if unreadable)."""
+    """A user's YAML config file as a nested dict, not yet merged or validated (one-line errors if unreadable).
+
+    Args:
+        path: the YAML file.
+
+    Returns:
+        section -> setting -> value.
+    """
     path = Path(path)
     if not path.is_file():
         raise SemreadyError(f"config file {path} does not exist: check the path")
@@ -215,7 +302,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def build_config(
     preset: str = "quick", config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> SemreadyConfig:
-    """Preset, then the user's YAML file, then explicit overrides (nested dicts), validated once."""
+    """Preset, then the user's YAML file, then explicit overrides (nested dicts), validated once.
+
+    Args:
+        preset: one of :data:`PRESETS`; a ``preset`` key in the file is recorded instead.
+        config_file: a user's YAML file, or None.
+        overrides: section -> setting -> value, applied last.
+
+    Returns:
+        The validated config; an invalid one is a one-line :class:`SemreadyError`.
+
+    >>> build_config("quick", overrides={"train": {"epochs": 3}}).train.epochs
+    3
+    """
     raw = preset_dict(preset)
     source = f"preset {preset}"
     if config_file is not None:
@@ -233,7 +332,14 @@ def build_config(
 
 
 def load_config_file(path: str | Path) -> SemreadyConfig:
-    """A run's resolved ``config.yaml`` (no preset merging)."""
+    """A run's resolved ``config.yaml`` (no preset merging).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The validated config.
+    """
     path = Path(path)
     raw = _read_yaml(_read_text(path, "restore it, or retrain the run"), str(path))
     try:
@@ -243,4 +349,9 @@ def load_config_file(path: str | Path) -> SemreadyConfig:
 
 
 def dump_config(cfg: SemreadyConfig) -> str:
+    """The config as YAML text, sections in declaration order (what ``config.yaml`` holds).
+
+    >>> dump_config(SemreadyConfig()).splitlines()[0]
+    'preset: quick'
+    """
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -32,7 +32,14 @@ def _writable_dir(path: Path) -> None:
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically."""
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    Args:
+        path: the file to write; its folder must exist.
+
+    Yields:
+        The temporary file's path (created empty, with the mode ``open(path, "w")`` would give).
+    """
     path = Path(path)
     _writable_dir(path)
     try:
@@ -79,27 +86,50 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextmanager
 def atomic_text(path: str | Path) -> Iterator[TextIO]:
+    """Like :func:`atomic_path`, yielding an open text file (no newline translation) instead of a path."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         yield fh
 
 
 def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
     with atomic_text(path) as fh:
         fh.write(text)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (keys in insertion order) atomically.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_json(Path(d) / "a.json", {"x": 1})
+    ...     read_json(Path(d) / "a.json", "rewrite it")
+    {'x': 1}
+    """
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
-    """Atomically write through a function that takes a file path (e.g. ``safetensors.torch.save_file``)."""
+    """Atomically write through a function that takes a file path (e.g. ``safetensors.torch.save_file``).
+
+    Args:
+        path: the file to write.
+        writer: writes the content to the path it is given (a temporary file next to ``path``).
+    """
     with atomic_path(path) as tmp:
         writer(tmp)
 
 
 def read_json(path: str | Path, fix: str) -> Any:
-    """Parse a JSON file we wrote; a corrupt, binary or unreadable one is a one-line :class:`SemreadyError`."""
+    """Parse a JSON file we wrote; a corrupt, binary or unreadable one is a one-line :class:`SemreadyError`.
+
+    Args:
+        path: the file.
+        fix: the end of the error message (what the user should do).
+
+    Returns:
+        The parsed value.
+    """
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -110,7 +140,14 @@ def read_json(path: str | Path, fix: str) -> Any:
 
 
 def remove_stale_temps(folder: str | Path) -> int:
-    """Delete the temporary files a killed write left in ``folder``; return how many."""
+    """Delete the temporary files a killed write left in ``folder``.
+
+    Args:
+        folder: the folder (matching :data:`TEMP_GLOB`, not recursive).
+
+    Returns:
+        How many files were deleted.
+    """
     n = 0
     for p in Path(folder).glob(TEMP_GLOB):
         if p.is_file():

@@ -31,9 +31,21 @@ from semready.teacher.train import Trainer
 
 def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = False,
           epochs: int | None = None, progress: bool = True, on_epoch=None) -> dict[str, Any]:
-    """Train a teacher into ``out`` and write samples.csv / clusters.csv. Returns a summary dict.
+    """Train a teacher into ``out``, then split its stream with the default confidence floor.
 
-    With ``resume`` the run's own config.yaml is used (``cfg`` is ignored); ``epochs`` may extend it.
+    Args:
+        out: the run folder (new, or the run to resume).
+        cfg: the config (default: the ``quick`` preset); ignored with ``resume``, which uses the run's config.yaml.
+        resume: continue from the run's last checkpoint.
+        epochs: overrides ``train.epochs`` (e.g. to extend a resumed run).
+        progress: show progress bars.
+        on_epoch: called with each epoch's log row.
+
+    Returns:
+        ``epochs``, ``seconds``, ``log`` and the split's summary (:func:`write_split`); under torchrun, ranks
+        other than 0 return ``epochs``, ``seconds``, ``log`` and their ``rank`` only.
+
+    >>> summary = train("runs/demo", build_config("quick"))  # doctest: +SKIP
     """
     out = Path(out)
     run_dir = RunDir(out)
@@ -56,13 +68,37 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
 
 
 def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
+    """Assign every item of ``data`` and write the split with the ``confidence`` policy at the default floor.
+
+    Args:
+        run: the trained teacher.
+        data: the training stream (uint8 N×C×H×W, labels optional).
+
+    Returns:
+        :func:`write_split`'s summary.
+    """
     a = run.assign_all(data.images)
     return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, "confidence", DEFAULT_FLOOR)
 
 
 def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confidence: np.ndarray,
                 data: ImageData, policy: str, value: float) -> dict[str, Any]:
-    """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen model, plots."""
+    """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen model, plots.
+
+    Ranking follows Sec. III-B (docs/protocol.md §2).
+
+    Args:
+        run_dir: the run folder.
+        cfg: the run's config (its ``rank`` section picks the learnability score).
+        clusters: each item's cluster, int (N,).
+        confidence: each item's c_i = max_l P_il, float (N,).
+        data: the stream, N items.
+        policy: one of :data:`~semready.split.policies.POLICIES`.
+        value: the policy's value.
+
+    Returns:
+        split.json's content (score, policy, value, threshold, item counts) plus ``cluster_sizes`` (M,).
+    """
     n_clusters = cfg.model.clusters
     learn, regen = learnability_scores(cfg.rank, clusters, confidence, n_clusters, data.images, cfg.train.seed)
     threshold = learnable_threshold(learn, policy, value, lambda mask: heldout_complexity_per_item(
@@ -85,7 +121,19 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
 
 def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAULT_FLOOR,
           score: str | None = None) -> dict[str, Any]:
-    """Re-split a trained run by a policy (and optionally another learnability score); rewrites its outputs."""
+    """Re-split a trained run by a policy (and optionally another learnability score); rewrites its outputs.
+
+    Args:
+        run_dir: the run folder.
+        policy: one of :data:`~semready.split.policies.POLICIES`.
+        value: the policy's value (floor, memorizable fraction, or nats per item).
+        score: ``regen`` or ``paper``; None keeps the run's. A new score is saved to config.yaml.
+
+    Returns:
+        :func:`write_split`'s summary.
+
+    >>> split("runs/demo", "budget", 0.2)  # doctest: +SKIP
+    """
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
     if not files.samples.is_file():
@@ -117,6 +165,19 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
 
     Memory is constant in the stream length: each batch is routed (:class:`~semready.split.router.Router`) and
     written before the next is read. There is no ``rank`` column: ranking needs the whole stream.
+
+    Args:
+        run_dir: the trained, split run.
+        spec: the data to route (see :func:`~semready.data.load_data`).
+        out_csv: the CSV file written (``index, cluster, confidence, learnability, split``).
+        batch_size: items per batch.
+        image_size: resize items to this side (default: the run's).
+        download: allow downloading a named dataset.
+
+    Returns:
+        The number of items routed.
+
+    >>> route("runs/demo", "new.npz", "routed.csv")  # doctest: +SKIP
     """
     router = Router.from_run(run_dir)
     out_csv = Path(out_csv)
@@ -133,14 +194,27 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
                 writer.writerow([n + j, int(r.clusters[j]), f"{r.confidence[j]:.6f}", f"{r.learnability[j]:.6f}",
                                  r.split[j]])
             n += len(r.clusters)
-    if n == 0:
-        raise SemreadyError(f"data {spec} is empty: nothing to route")
+        if n == 0:  # inside the atomic write: an empty stream leaves no file behind
+            raise SemreadyError(f"data {spec} is empty: nothing to route")
     return n
 
 
 def evaluate(run_dir: str | Path, spec: str, *, image_size: int | None = None, download: bool = False,
              kmeans: bool = True) -> dict[str, Any]:
-    """ACC / NMI / ARI of the cluster head (and of k-means on the teacher's features) against labels."""
+    """ACC / NMI / ARI of the cluster head (and of k-means on the teacher's features) against labels.
+
+    Measures as in docs/protocol.md §8; the result is also written to the run's metrics.json.
+
+    Args:
+        run_dir: the trained run.
+        spec: labelled data (see :func:`~semready.data.load_data`).
+        image_size: resize items to this side (default: the run's).
+        download: allow downloading a named dataset.
+        kmeans: also score k-means (k = the number of classes) on the backbone features.
+
+    Returns:
+        ``data``, ``items``, ``cluster_head`` (``{"acc", "nmi", "ari"}``) and, with ``kmeans``, ``kmeans_features``.
+    """
     run = load_run(run_dir)
     data = load_data(spec, image_size=image_size or run.image_shape[1], download=download)
     if data.labels is None:

@@ -44,8 +44,18 @@ ITEM_KPI_COLUMNS = ("scheme", "index", "path", "bits", "psnr_db", "passed", "imp
 
 
 def read_rows(path: Path, fix: str) -> list[dict[str, str]]:
-    """A CSV file we wrote, as rows (column -> text). A missing, binary or malformed file is a one-line
-    :class:`SemreadyError` ending in ``fix``."""
+    """A CSV file we wrote, as rows (column -> text).
+
+    Args:
+        path: the CSV file.
+        fix: the end of the error message for a missing, binary or malformed file.
+
+    Returns:
+        One dict per data row.
+
+    Raises:
+        SemreadyError: the file is missing, binary or malformed (one line ending in ``fix``).
+    """
     if not path.is_file():
         raise SemreadyError(f"{path.parent} has no {path.name}: {fix}")
     try:
@@ -56,7 +66,13 @@ def read_rows(path: Path, fix: str) -> list[dict[str, str]]:
 
 
 def write_table(path: Path, columns: tuple[str, ...] | list[str], table: dict[str, Any]) -> None:
-    """Columns of equal length as one CSV file, atomically; floats with 6 decimals."""
+    """Columns of equal length as one CSV file, atomically; floats with 6 decimals.
+
+    Args:
+        path: the CSV file.
+        columns: the column names, in order.
+        table: column name -> sequence of length N (extra keys are ignored).
+    """
     with io.atomic_text(path) as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
@@ -69,6 +85,10 @@ class RunDir:
 
     Args:
         path: the folder (need not exist yet).
+
+    Attributes:
+        config, checkpoint, state, log, tb, samples, clusters, split, regen, plots, metrics, kpis, kpi_items,
+        languages, report: the paths of the run's files and folders (see the module docstring's table).
 
     >>> run = RunDir("runs/demo")
     >>> run.samples.name, run.language("vanilla").as_posix()
@@ -148,10 +168,16 @@ class RunDir:
         return load_config_file(self.config)
 
     def write_config(self, cfg: SemreadyConfig) -> None:
+        """Write the resolved config as config.yaml, atomically."""
         io.write_text(self.config, dump_config(cfg))
 
     # -- training log -------------------------------------------------------------------------------------------
     def write_log(self, rows: list[dict]) -> None:
+        """Write log.csv, one row per epoch (:data:`LOG_COLUMNS`; cluster sizes space-separated), atomically.
+
+        Args:
+            rows: the per-epoch log rows of :meth:`~semready.teacher.train.Trainer.run_epoch`.
+        """
         table = {c: [r[c] for r in rows] for c in LOG_COLUMNS if c != "cluster_sizes"}
         table["cluster_sizes"] = [" ".join(map(str, r["cluster_sizes"])) for r in rows]
         with io.atomic_text(self.log) as fh:  # floats as Python prints them: the log keeps full precision
@@ -160,16 +186,20 @@ class RunDir:
             writer.writerows(zip(*(table[c] for c in LOG_COLUMNS), strict=True))
 
     def read_log(self) -> list[dict[str, str]]:
+        """log.csv as rows (column -> text)."""
         return read_rows(self.log, f"train a run: `semready train --out {self.path}`")
 
     # -- the split ------------------------------------------------------------------------------------------------
     def write_samples(self, items: dict[str, np.ndarray]) -> None:
+        """Write samples.csv: :data:`SAMPLE_COLUMNS` (and ``label`` when present), each column (N,)."""
         write_table(self.samples, SAMPLE_COLUMNS + (("label",) if "label" in items else ()), items)
 
     def write_clusters(self, table: dict[str, np.ndarray]) -> None:
+        """Write clusters.csv: :data:`CLUSTER_COLUMNS`, each column (M,)."""
         write_table(self.clusters, CLUSTER_COLUMNS, table)
 
     def read_sample_rows(self) -> list[dict[str, str]]:
+        """samples.csv as rows (column -> text)."""
         return read_rows(self.samples, f"train it first (`semready train --out {self.path}`)")
 
     def read_samples(self) -> dict[str, np.ndarray]:
@@ -187,10 +217,18 @@ class RunDir:
         return samples
 
     def read_cluster_rows(self) -> list[dict[str, str]]:
+        """clusters.csv as rows (column -> text)."""
         return read_rows(self.clusters, "its training did not finish; resume it (`semready train --resume`)")
 
     def read_cluster_confidence(self, n_clusters: int) -> np.ndarray:
-        """C_l per cluster from clusters.csv, float (M,)."""
+        """C_l per cluster from clusters.csv (0 for a cluster it does not list).
+
+        Args:
+            n_clusters: M.
+
+        Returns:
+            float (M,).
+        """
         conf = np.zeros(n_clusters)
         try:
             for row in self.read_cluster_rows():
@@ -201,10 +239,11 @@ class RunDir:
         return conf
 
     def write_split(self, summary: dict[str, Any]) -> None:
+        """Write split.json (score, policy, value, threshold, counts), atomically."""
         io.write_json(self.split, summary)
 
     def read_split(self) -> dict[str, Any] | None:
-        """split.json, or None where the run has none (split before it existed)."""
+        """split.json as a dict, or None where the run has no split.json."""
         if not self.split.is_file():
             return None
         split = io.read_json(self.split, f"re-split the run (`semready split {self.path}`)")
@@ -213,7 +252,14 @@ class RunDir:
         return split
 
     def split_threshold(self, default: float) -> float:
-        """The learnability threshold of the run's current split (``default`` where split.json is absent)."""
+        """The learnability threshold of the run's current split.
+
+        Args:
+            default: the threshold where split.json is absent.
+
+        Returns:
+            The threshold.
+        """
         split = self.read_split()
         if split is None:
             return default
@@ -225,10 +271,17 @@ class RunDir:
 
     # -- evaluation and KPIs ----------------------------------------------------------------------------------------
     def write_metrics(self, metrics: dict[str, Any]) -> None:
+        """Write metrics.json (ACC / NMI / ARI), atomically."""
         io.write_json(self.metrics, metrics)
 
     def write_kpis(self, kpis: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> None:
-        """kpis.json and kpis_items.csv (one row per scheme and item)."""
+        """Write kpis.json and kpis_items.csv (one row per scheme and item).
+
+        Args:
+            kpis: the run's KPI summary (JSON-serialisable).
+            tables: scheme -> per-item columns ``index, path, bits, psnr, passed, impact``, each (N,); bits,
+                PSNR (dB) and impact as in docs/protocol.md §4-5.
+        """
         rows: dict[str, list] = {c: [] for c in ITEM_KPI_COLUMNS}
         for scheme, t in tables.items():
             rows["scheme"] += [scheme] * len(t["index"])
@@ -242,17 +295,37 @@ class RunDir:
         io.write_json(self.kpis, kpis)
 
     def read_kpi_item_rows(self) -> list[dict[str, str]]:
+        """kpis_items.csv as rows (column -> text)."""
         return read_rows(self.kpi_items, f"simulate the run: `semready simulate {self.path}`")
 
     def read_json(self, path: Path, fix: str) -> Any:
-        """One of the run's JSON files (``split``, ``metrics``, ``kpis``, ...)."""
+        """One of the run's JSON files (``split``, ``metrics``, ``kpis``, ...).
+
+        Args:
+            path: the file (e.g. ``run.metrics``).
+            fix: the end of the error message when it is missing or corrupt.
+
+        Returns:
+            The parsed JSON.
+        """
         if not path.is_file():
             raise SemreadyError(f"{self.path} has no {path.name}: {fix}")
         return io.read_json(path, fix)
 
 
 class SweepDir:
-    """A reproduction folder (``semready reproduce --out DIR``): its files and its jobs' folders."""
+    """A reproduction folder (``semready reproduce --out DIR``): its files and its jobs' folders.
+
+    Args:
+        path: the folder (need not exist yet).
+
+    Attributes:
+        results, summary, report_md, report, jobs: the paths of ``results.csv``, ``summary.json``, ``report.md``,
+            ``report.html`` and ``jobs/``.
+
+    >>> SweepDir("out").job("high", 3).as_posix()
+    'out/jobs/high_s3'
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -288,16 +361,15 @@ class SweepDir:
         return RunDir(Path(job_dir) / "run")
 
     def job_runs(self) -> list[Path]:
+        """The run folders of every job, sorted."""
         return sorted(self.jobs.glob("*/run"))
 
     def figures(self) -> list[Path]:
         """The figure PNGs (Fig. 2 first, then Fig. 3)."""
         return sorted(self.path.glob("fig2_*.png")) + sorted(self.path.glob("fig3_*.png"))
 
-    def figure(self, stem: str) -> Path:
-        return self.path / stem
-
     def is_sweep(self) -> bool:
+        """Whether the folder holds a reproduction's results, report or figures."""
         return self.results.is_file() or self.report_md.is_file() or bool(self.figures())
 
 

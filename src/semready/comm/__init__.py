@@ -1,7 +1,7 @@
 """The semantic communication system of Fig. 1: the teacher's transmitter → link → the apprentice's receiver.
 
 - :mod:`~semready.comm.language`    the semantic language L = (X_l,i → Z_i) built on the teacher's clusters
-- :mod:`~semready.comm.complexity`  its complexity Γ (eq. 1, tractable form) and a prequential code length
+- :mod:`~semready.comm.complexity`  its complexity Γ̂ and a prequential code length
 - :mod:`~semready.comm.entropy`     range-coded bitstreams of semantic representations (constriction)
 - :mod:`~semready.comm.classical`   PNG / JPEG / WebP (Pillow) and zlib / lzma codecs, headers counted
 - :mod:`~semready.comm.link`        packets, rate, erasures and bit errors with retransmission, time

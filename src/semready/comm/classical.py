@@ -1,4 +1,4 @@
-"""The classical path (PROTOCOL §6): real codecs on real bytes, headers counted and header-stripped reported.
+"""The classical path (docs/protocol.md §6): real codecs on real bytes, headers counted, header-stripped reported.
 
 - ``png``: lossless PNG through Pillow (the default); passes any fidelity target.
 - ``jpeg`` / ``webp``: the lowest quality (1–100, binary search) whose decoded item meets the fidelity target;
@@ -32,6 +32,15 @@ _LZMA_RAW = [{"id": lzma.FILTER_LZMA2}]
 
 @dataclass
 class Encoded:
+    """One classically coded item.
+
+    Attributes:
+        payload: the bytes that go on the wire, headers included.
+        codec: the codec actually used (``png`` when a lossy codec could not meet the target).
+        quality: the JPEG/WebP quality chosen, None for lossless codecs.
+        header_stripped_bytes: the payload without container headers (see the module docstring).
+    """
+
     payload: bytes
     codec: str  # the codec actually used
     quality: int | None
@@ -39,6 +48,7 @@ class Encoded:
 
     @property
     def bits(self) -> int:
+        """The payload's length in bits, headers included."""
         return 8 * len(self.payload)
 
 
@@ -117,7 +127,21 @@ def _t(a: np.ndarray) -> torch.Tensor:
 
 
 def encode_item(item: np.ndarray, codec: str, psnr_target: float) -> Encoded:
-    """Encode one uint8 C×H×W item with a classical codec at the fidelity target."""
+    """Encode one item with a classical codec at the fidelity target.
+
+    Args:
+        item: uint8 C×H×W, C in 1, 3.
+        codec: one of ``CODECS``.
+        psnr_target: the fidelity target in dB (used by the lossy codecs).
+
+    Returns:
+        The :class:`Encoded` item; never fails the target (PNG is the fallback).
+
+    >>> item = np.full((3, 8, 8), 128, dtype=np.uint8)
+    >>> enc = encode_item(item, "png", 40.0)
+    >>> enc.codec, enc.quality, bool((decode_item(enc, item.shape) == item).all())
+    ('png', None, True)
+    """
     if codec not in CODECS:
         raise SemreadyError(f"unknown classical codec {codec!r}: choose one of {', '.join(CODECS)}")
     if codec == "zlib":
@@ -136,7 +160,19 @@ def encode_item(item: np.ndarray, codec: str, psnr_target: float) -> Encoded:
 
 
 def decode_item(enc: Encoded, shape: tuple[int, int, int]) -> np.ndarray:
-    """The receiver's side: bytes back to a uint8 C×H×W item."""
+    """The receiver's side: bytes back to an item.
+
+    Args:
+        enc: what :func:`encode_item` produced.
+        shape: the item's C×H×W (needed by the raw byte codecs).
+
+    Returns:
+        uint8 C×H×W.
+
+    >>> item = np.arange(48, dtype=np.uint8).reshape(3, 4, 4)
+    >>> bool((decode_item(encode_item(item, "zlib", 40.0), (3, 4, 4)) == item).all())
+    True
+    """
     if enc.codec == "zlib":
         return np.frombuffer(zlib.decompress(enc.payload), dtype=np.uint8).reshape(shape).copy()
     if enc.codec == "lzma":

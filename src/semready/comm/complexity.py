@@ -1,4 +1,4 @@
-"""Language complexity Γ (eq. 1 of the paper and its tractable form right after it, Sec. II; PROTOCOL §7).
+"""Language complexity Γ (Sec. II; docs/protocol.md §7), estimated in its tractable form Γ̂:
 
     Γ̂(L, ζ, Λ) = E_{θ~Λ}[ Σ_i −ln p_θ(Z_i | X_i) ]  +  β · KL(Λ ‖ ζ)        (nats)
 
@@ -33,7 +33,18 @@ LN2 = math.log(2.0)
 
 
 def posterior(lang: SemanticLanguage) -> tuple[torch.Tensor, torch.Tensor]:
-    """Λ's mean and variance over θ = (logits, log-scales)."""
+    """Λ, the post-distribution: its mean and variance over θ = (logits, log-scales).
+
+    Args:
+        lang: the fitted language (M content elements, D values).
+
+    Returns:
+        (mean, variance), each float64 (M + D,).
+
+    >>> mean, var = posterior(initial_language((1, 4, 4), 2, 30.0))
+    >>> tuple(mean.shape), tuple(var.shape)
+    ((18,), (18,))
+    """
     mean = torch.cat([lang.logits, lang.log_scales]).double()
     var = torch.cat([1.0 / (lang.counts.double() + 1.0),
                      torch.full((lang.n_values,), 1.0 / max(lang.n_items, 1), dtype=torch.float64)])
@@ -41,13 +52,31 @@ def posterior(lang: SemanticLanguage) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def prior_mean(lang: SemanticLanguage) -> torch.Tensor:
-    """ζ's mean: uniform content elements, noise-scale coefficients."""
+    """ζ, the pre-distribution: its mean, uniform content elements and noise-scale coefficients.
+
+    Args:
+        lang: the language (only M and D are used).
+
+    Returns:
+        float64 (M + D,); ζ's variance is ``prior_var`` of :func:`kl_to_prior`.
+    """
     return torch.cat([torch.full((lang.n_clusters,), -math.log(lang.n_clusters), dtype=torch.float64),
                       torch.full((lang.n_values,), math.log(B0), dtype=torch.float64)])
 
 
 def kl_to_prior(lang: SemanticLanguage, prior_var: float = 1.0) -> float:
-    """KL(Λ ‖ ζ) in nats for diagonal Gaussians."""
+    """KL(Λ ‖ ζ) in nats for diagonal Gaussians.
+
+    Args:
+        lang: the fitted language.
+        prior_var: ζ's variance, the same for every parameter.
+
+    Returns:
+        The divergence in nats.
+
+    >>> round(kl_to_prior(initial_language((1, 4, 4), 2, 30.0)), 6)  # ζ's own language has not moved
+    0.0
+    """
     mu1, v1 = posterior(lang)
     mu0 = prior_mean(lang)
     return float(0.5 * (v1 / prior_var + (mu1 - mu0) ** 2 / prior_var - 1 - torch.log(v1 / prior_var)).sum())
@@ -55,7 +84,17 @@ def kl_to_prior(lang: SemanticLanguage, prior_var: float = 1.0) -> float:
 
 def expected_cross_entropy(lang: SemanticLanguage, rep: Representations, samples: int = 8, seed: int = 0
                            ) -> float:
-    """E_{θ~Λ}[Σ_i −ln p_θ(Z_i|X_i)] over the items of ``rep`` (nats), by Monte Carlo."""
+    """E_{θ~Λ}[Σ_i −ln p_θ(Z_i|X_i)] over the items of ``rep`` (nats), by Monte Carlo.
+
+    Args:
+        lang: the fitted language, Λ centred on it.
+        rep: held-out representations.
+        samples: draws θ ~ Λ.
+        seed: seeds the draws.
+
+    Returns:
+        The expected code length in nats (0 for no items).
+    """
     if len(rep) == 0:
         return 0.0
     mean, var = posterior(lang)
@@ -71,7 +110,29 @@ def expected_cross_entropy(lang: SemanticLanguage, rep: Representations, samples
 
 def language_complexity(lang: SemanticLanguage, heldout: Representations, beta: float = 1.0,
                         samples: int = 8, seed: int = 0) -> dict[str, float]:
-    """Γ̂ (eq. 1, tractable form) on held-out items: total, per item, and its two parts (nats)."""
+    """Γ̂, eq. 1 (tractable form): E_Λ[cross-entropy] + β·KL(Λ‖ζ) on held-out items (nats).
+
+    Args:
+        lang: the fitted language.
+        heldout: representations of items the language was not built on.
+        beta: β.
+        samples: Monte Carlo draws θ ~ Λ.
+        seed: seeds the draws.
+
+    Returns:
+        ``gamma_nats``, ``gamma_nats_per_item``, ``cross_entropy_nats_per_item``, ``kl_nats``, ``beta``,
+        ``heldout_items``.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> images = torch.randint(0, 256, (40, 1, 4, 4), dtype=torch.uint8, generator=g)
+    >>> clusters = np.arange(40) % 2
+    >>> lang = SemanticLanguage.build(images[:20], clusters[:20], 2, 30.0)
+    >>> rep, _ = lang.represent(images[20:], clusters[20:])
+    >>> gamma = language_complexity(lang, rep)
+    >>> gamma["heldout_items"], abs(gamma["gamma_nats"] - 20 * gamma["cross_entropy_nats_per_item"]
+    ...                             - gamma["kl_nats"]) < 1e-6
+    (20, True)
+    """
     ce = expected_cross_entropy(lang, heldout, samples, seed)
     kl = kl_to_prior(lang)
     n = max(len(heldout), 1)
@@ -81,7 +142,16 @@ def language_complexity(lang: SemanticLanguage, heldout: Representations, beta: 
 
 def initial_language(shape: tuple[int, int, int], n_clusters: int,
                      fidelity_psnr_db: float) -> SemanticLanguage:
-    """ζ's language: every content element the grey image, the pixel basis, noise-scale coefficients."""
+    """ζ's language: every content element the grey image, the pixel basis, noise-scale coefficients.
+
+    Args:
+        shape: the items' C×H×W.
+        n_clusters: M.
+        fidelity_psnr_db: the fidelity target.
+
+    Returns:
+        A language built on no items.
+    """
     d = int(np.prod(shape))
     return SemanticLanguage(torch.full((n_clusters + 1, d), 127.5), torch.eye(d),
                             torch.full((d,), math.log(B0)), torch.full((n_clusters,), -math.log(n_clusters)),
@@ -90,7 +160,28 @@ def initial_language(shape: tuple[int, int, int], n_clusters: int,
 
 def prequential_code_length(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, fidelity_psnr_db: float,
                             chunks: int = 5, seed: int = 0, bit_cap: float | None = None) -> dict[str, float]:
-    """Code chunk t+1 with a language built on chunks 1..t (chunk 1 with the initial language); nats."""
+    """The prequential code length: chunk t+1 coded with a language built on chunks 1..t.
+
+    Chunk 1 is coded with :func:`initial_language`; the items are cut into chunks in a seeded order.
+
+    Args:
+        images: uint8 N×C×H×W.
+        clusters: content element per item, int (N,).
+        n_clusters: M.
+        fidelity_psnr_db: the fidelity target.
+        chunks: number of chunks (at most N).
+        seed: seeds the order.
+        bit_cap: the longest Z in bits (see :meth:`SemanticLanguage.represent`).
+
+    Returns:
+        ``prequential_nats``, ``prequential_nats_per_item``, ``chunks``.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> images = torch.randint(0, 256, (20, 1, 4, 4), dtype=torch.uint8, generator=g)
+    >>> out = prequential_code_length(images, np.arange(20) % 2, 2, 30.0, chunks=4)
+    >>> out["chunks"], out["prequential_nats"] > 0
+    (4, True)
+    """
     n = len(images)
     order = np.random.default_rng(seed).permutation(n)
     bounds = np.linspace(0, n, min(chunks, n) + 1).astype(int)
@@ -112,8 +203,17 @@ def heldout_complexity_per_item(images: torch.Tensor, clusters: np.ndarray, n_cl
                                 ) -> float:
     """Γ̂ per item of a language built on a seeded half of the items, measured on the other half (nats).
 
-    ``cfg`` is the run's :class:`~semready.config.CommConfig` (fidelity target, β, draws, bit cap). Used by the
-    ``complexity`` split policy.
+    Used by the ``complexity`` split policy.
+
+    Args:
+        images: uint8 N×C×H×W.
+        clusters: content element per item, int (N,).
+        n_clusters: M.
+        cfg: the run's :class:`~semready.config.CommConfig` (fidelity target, β, draws, bit cap).
+        seed: seeds the halving and the draws.
+
+    Returns:
+        nats per held-out item; inf for fewer than 2 items.
     """
     n = len(images)
     if n < 2:

@@ -1,8 +1,9 @@
 """Semantic encoder/decoder: representations Z ↔ one range-coded bitstream (constriction).
 
-The whole stream is coded as one message (PROTOCOL §4: a stream coder's per-message overhead is a few 32-bit
-words, so code the stream and divide): all content elements (categorical, the language's prior), all ladder
-steps and lengths (uniform), then all coefficients (quantised Laplace with per-coefficient scales b_j/Δ_s).
+The whole stream is coded as one message (docs/protocol.md §4: a stream coder's per-message overhead is a few
+32-bit words, so code the stream and divide): all content elements (categorical, the language's prior), all
+ladder steps and lengths (uniform), then all coefficients (quantised Laplace with per-coefficient scales
+b_j/Δ_s).
 The decoder needs nothing but the language and the item count. Probabilities come from the language, which
 was fitted on its own items only.
 """
@@ -21,11 +22,19 @@ _model = constriction.stream.model
 
 @dataclass
 class Bitstream:
+    """A range-coded stream of representations.
+
+    Attributes:
+        words: uint32 (W,), what goes on the wire.
+        items: how many representations it carries (the decoder needs it).
+    """
+
     words: np.ndarray  # uint32, what goes on the wire
     items: int
 
     @property
     def bits(self) -> int:
+        """The stream's length on the wire: 32 bits per word."""
         return 32 * len(self.words)
 
 
@@ -36,6 +45,22 @@ def _models(lang: SemanticLanguage):
 
 
 def encode(lang: SemanticLanguage, rep: Representations) -> Bitstream:
+    """Range-code all representations as one stream under the language's probability model.
+
+    Args:
+        lang: the shared language.
+        rep: the representations, N items (content elements outside 0..M−1 are clipped into range).
+
+    Returns:
+        The :class:`Bitstream`.
+
+    >>> from semready.comm.complexity import initial_language
+    >>> lang = initial_language((1, 4, 4), 2, 30.0)
+    >>> rep = Representations(np.array([0, 1]), np.array([0, 3]), np.array([2, 0]), np.array([1, -2], np.int32))
+    >>> back = decode(lang, encode(lang, rep))
+    >>> back.cluster.tolist(), back.step.tolist(), back.q.tolist()
+    ([0, 1], [0, 3], [1, -2])
+    """
     clusters, steps, lengths, coefs = _models(lang)
     enc = constriction.stream.queue.RangeEncoder()
     enc.encode(np.clip(rep.cluster, 0, lang.n_clusters - 1).astype(np.int32), clusters)
@@ -48,6 +73,15 @@ def encode(lang: SemanticLanguage, rep: Representations) -> Bitstream:
 
 
 def decode(lang: SemanticLanguage, stream: Bitstream) -> Representations:
+    """The apprentice's side: the stream back to representations, exactly.
+
+    Args:
+        lang: the shared language (the same one :func:`encode` used).
+        stream: the received stream.
+
+    Returns:
+        The representations, ``stream.items`` of them.
+    """
     clusters, steps, lengths, coefs = _models(lang)
     dec = constriction.stream.queue.RangeDecoder(stream.words)
     n = stream.items

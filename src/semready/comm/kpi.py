@@ -1,4 +1,6 @@
-"""The paper's KPIs, computed on real bitstreams (PROTOCOL §4–5; every formula in docs/kpis.md).
+"""The paper's KPIs on real bitstreams (|Z_i|: docs/protocol.md §4; ι: docs/protocol.md §5).
+
+Every formula is in docs/kpis.md.
 
 - fidelity: one criterion for every scheme — the PSNR (dB) of the item the receiver ends up with, against the
   original, at or above ``comm.fidelity_psnr_db``;
@@ -17,18 +19,52 @@ import torch
 
 
 def psnr_db(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-item PSNR (dB) between uint8-valued tensors N×…; inf where identical."""
+    """Per-item PSNR (dB) between two batches of uint8-valued items (peak 255).
+
+    Args:
+        x: items, any dtype holding 0–255 values, N×… (flattened per item).
+        y: reference items, same shape as ``x``.
+
+    Returns:
+        float64 (N,); inf where an item equals its reference.
+
+    >>> x = torch.zeros(2, 3, dtype=torch.uint8)
+    >>> y = torch.tensor([[0, 0, 0], [10, 10, 10]], dtype=torch.uint8)
+    >>> psnr_db(x, y).round().tolist()
+    [inf, 28.0]
+    """
     mse = ((x.double() - y.double()) ** 2).flatten(1).mean(1)
     return 10 * torch.log10(255.0 ** 2 / mse)
 
 
 def target_mse(psnr: float) -> float:
-    """The per-value mean squared error (0–255 scale) a PSNR target allows."""
+    """The per-value mean squared error (0–255 scale) a PSNR target allows.
+
+    Args:
+        psnr: the fidelity target in dB.
+
+    Returns:
+        The largest MSE that still meets ``psnr``.
+
+    >>> round(target_mse(40.0), 4)
+    6.5025
+    """
     return 255.0 ** 2 / 10 ** (psnr / 10)
 
 
 def attribute_stream_bits(information_bits: np.ndarray, stream_bits: int) -> np.ndarray:
-    """Per-item |Z_i|: information content plus an equal share of the coder's overhead; sums to stream_bits."""
+    """Per-item |Z_i|: information content plus an equal share of the coder's overhead (docs/protocol.md §4).
+
+    Args:
+        information_bits: −log2 p(Z_i) per item, float (N,).
+        stream_bits: the length of the range-coded stream that carries all N items.
+
+    Returns:
+        float (N,), summing to ``stream_bits``.
+
+    >>> attribute_stream_bits(np.array([10.0, 20.0]), 40).tolist()
+    [15.0, 25.0]
+    """
     n = len(information_bits)
     if n == 0:
         return np.zeros(0)
@@ -36,23 +72,72 @@ def attribute_stream_bits(information_bits: np.ndarray, stream_bits: int) -> np.
 
 
 def packets_for(bits: np.ndarray, payload_bytes: int) -> np.ndarray:
-    """Packets of ``payload_bytes`` needed to carry each of ``bits`` (the last one partly filled)."""
+    """Packets of ``payload_bytes`` needed to carry each message (the last one partly filled).
+
+    Args:
+        bits: message lengths in bits, scalar or (N,).
+        payload_bytes: packet payload.
+
+    Returns:
+        float64 packet counts, the shape of ``bits``.
+
+    >>> packets_for(np.array([0, 1, 11776, 11777]), 1472).tolist()
+    [0.0, 1.0, 1.0, 2.0]
+    """
     return np.ceil(np.asarray(bits, dtype=np.float64) / (8 * payload_bytes))
 
 
 def semantic_impact(generated_packets: np.ndarray, passed: np.ndarray, rep_bits: np.ndarray, rate_bps: float,
                     generation_seconds: float, link_overhead: float = 1.0) -> np.ndarray:
-    """ι_i = P_i / τ_i for semantically sent items (P_i = 0 where the regeneration fails the target)."""
+    """ι_i = P_i / τ_i for semantically sent items (docs/protocol.md §5).
+
+    Args:
+        generated_packets: P_i, the classical packets the regenerated item is worth, (N,).
+        passed: whether each regeneration met the fidelity target, bool (N,); P_i counts as 0 where not.
+        rep_bits: |Z_i| in bits, (N,).
+        rate_bps: link rate R.
+        generation_seconds: the apprentice's generation time per item.
+        link_overhead: link bits sent per stream bit (retransmissions), ≥ 1.
+
+    Returns:
+        float (N,), packets / (representation · s).
+
+    >>> semantic_impact(np.array([4.0, 4.0]), np.array([True, False]), np.array([1000.0, 1000.0]), 1e6, 0.0).tolist()
+    [4000.0, 0.0]
+    """
     tau = rep_bits * link_overhead / rate_bps + generation_seconds
     return np.where(passed, generated_packets, 0.0) / tau
 
 
 def classical_impact(packet_rate: float, packets: np.ndarray, transmissions: np.ndarray) -> np.ndarray:
-    """ι_i = R / (8·payload) × packets / transmissions for classically sent items."""
+    """ι_i = R / (8·payload) × packets / transmissions for classically sent items (docs/protocol.md §5).
+
+    Args:
+        packet_rate: R / (8·payload), packets per second of an error-free link.
+        packets: packets per item, (N,).
+        transmissions: transmissions per item, retransmissions included, (N,).
+
+    Returns:
+        float64 (N,).
+
+    >>> classical_impact(100.0, np.array([2, 2]), np.array([2, 4])).tolist()
+    [100.0, 50.0]
+    """
     return packet_rate * np.asarray(packets, dtype=np.float64) / np.maximum(transmissions, 1)
 
 
 def finite_mean(values: np.ndarray) -> float | None:
+    """Mean of the finite entries (PSNR is inf for exact items), or None if there are none.
+
+    Args:
+        values: float (N,).
+
+    Returns:
+        The mean, or None.
+
+    >>> finite_mean(np.array([1.0, np.inf, 3.0]))
+    2.0
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else None

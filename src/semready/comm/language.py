@@ -14,7 +14,8 @@ that regenerates the item well enough (docs/kpis.md).
 Probability model θ (what Γ's Λ and ζ are over; fitted on the language's own items only):
 π = softmax(a) over content elements, and per-coefficient Laplace scales b_j = exp(ln b_j) in pixel units;
 q_j ~ QuantizedLaplace(0, b_j / Δ_s); s and k uniform over their ranges. :mod:`semready.comm.entropy` turns
-these models into real range-coded bitstreams; :mod:`semready.comm.complexity` estimates Γ (eq. 1, in its tractable form).
+these models into real range-coded bitstreams; :mod:`semready.comm.complexity` estimates the language's
+complexity Γ̂.
 """
 
 from __future__ import annotations
@@ -29,71 +30,60 @@ from safetensors.torch import save_file
 
 from semready import io
 from semready.comm.kpi import psnr_db, target_mse
+from semready.comm.representation import MIN_SCALE, Representations, laplace_log2_pmf
 from semready.data.pixels import cluster_means
 from semready.errors import SemreadyError
 
 FORMAT_VERSION = 1
 MAX_VALUES = 4096  # a complete D×D basis: 32×32 RGB items (3,072 values) fit, 64×64 do not
 STEPS = 16  # quantiser ladder length: Δ_0 down to Δ_0·2^(−7.5)
-MIN_SCALE = 0.05  # floor on b_j/Δ_s, identical at encoder and decoder
 LN2 = math.log(2.0)
-MIN_PROB = 2.0 ** -24  # constriction's 24-bit leaky quantisation
-
-
-def laplace_log2_pmf(q: torch.Tensor, scale: torch.Tensor, q_max: int) -> torch.Tensor:
-    """log2 P(q) for a Laplace(0, scale) quantised to integers in [−q_max, q_max], tails folded into the ends.
-
-    Floored at 2^−24, as the range coder's leaky quantisation gives every symbol at least that probability.
-    """
-    q = q.double()
-    scale = scale.double().clamp_min(MIN_SCALE)
-
-    def cdf(t):  # Laplace CDF at t
-        return torch.where(t < 0, 0.5 * torch.exp(t / scale), 1 - 0.5 * torch.exp(-t / scale))
-
-    upper = torch.where(q >= q_max, torch.ones_like(q), cdf(q + 0.5))
-    lower = torch.where(q <= -q_max, torch.zeros_like(q), cdf(q - 0.5))
-    return torch.log2((upper - lower).clamp_min(MIN_PROB))
 
 
 def refinement_basis(cov: torch.Tensor) -> torch.Tensor:
-    """All D principal directions (rows, most variance first) of a D×D covariance: a complete orthonormal basis,
-    so every item — semantic-poor ones included — is reachable at some length (float32 eigh: ~10–20 s at
-    D = 3,072 on 2 cores; a randomised top-r solver changed the vanilla language's lengths by 30 %, so we keep
-    the exact one)."""
+    """All D principal directions of a covariance, most variance first: a complete orthonormal basis.
+
+    Complete, so every item — semantic-poor ones included — is reachable at some length. The exact
+    eigendecomposition is deliberate: a randomised top-r solver is faster but changes the representation
+    lengths it is meant to measure.
+
+    Args:
+        cov: float D×D, symmetric.
+
+    Returns:
+        float D×D, one direction per row.
+
+    >>> refinement_basis(torch.diag(torch.tensor([1.0, 3.0, 2.0]))).abs().argmax(1).tolist()
+    [1, 2, 0]
+    """
     evals, evecs = torch.linalg.eigh(cov)
     return evecs[:, torch.argsort(evals, descending=True)].T.contiguous()
 
 
 @dataclass
-class Representations:
-    """Z for a batch of items: flat coefficients with per-item offsets (item i owns q[offsets[i]:offsets[i+1]])."""
-
-    cluster: np.ndarray  # int64 n
-    step: np.ndarray  # int64 n, index on the ladder
-    k: np.ndarray  # int64 n, coded coefficients
-    q: np.ndarray  # int32 Σk
-
-    @property
-    def offsets(self) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(self.k)])
-
-    def __len__(self) -> int:
-        return len(self.cluster)
-
-    def subset(self, mask: np.ndarray) -> Representations:
-        return Representations(self.cluster[mask], self.step[mask], self.k[mask], self.q[np.repeat(mask, self.k)])
-
-    def dense(self, n_values: int) -> torch.Tensor:
-        out = torch.zeros(len(self), n_values)
-        rows = np.repeat(np.arange(len(self)), self.k)
-        cols = np.arange(len(self.q)) - np.repeat(self.offsets[:-1], self.k)
-        out[rows, cols] = torch.from_numpy(self.q.astype(np.float32))
-        return out
-
-
-@dataclass
 class SemanticLanguage:
+    """The dictionary and probability model that teacher and apprentice share.
+
+    Attributes:
+        means: float (M + 1)×D, content-element means μ_l, then the global mean (for unseen elements).
+        basis: float D×D, the refinement basis U, orthonormal rows.
+        log_scales: float (D,), ln b_j in pixel units.
+        logits: float (M,), the content-element prior a (normalised log-probabilities).
+        counts: float (M,), items per content element the language was built on.
+        shape: the items' C×H×W.
+        fidelity_psnr_db: the fidelity target that sets the quantiser ladder.
+        n_items: how many items the language was built on.
+        built_on: which items: ``all`` (vanilla) or ``learnable`` (disentangled).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> images = torch.randint(0, 256, (20, 1, 8, 8), dtype=torch.uint8, generator=g)
+    >>> clusters = np.arange(20) % 2
+    >>> lang = SemanticLanguage.build(images, clusters, 2, fidelity_psnr_db=30.0)
+    >>> rep, capped = lang.represent(images, clusters)
+    >>> bool((psnr_db(lang.regenerate(rep), images.reshape(20, -1)) >= 30).all()), int(capped.sum())
+    (True, 0)
+    """
+
     means: torch.Tensor  # (M + 1)×D: content-element means, then the global mean (unseen elements)
     basis: torch.Tensor  # D×D orthonormal rows
     log_scales: torch.Tensor  # D, ln b_j (pixel units)
@@ -108,7 +98,18 @@ class SemanticLanguage:
     @classmethod
     def build(cls, images: torch.Tensor, clusters: np.ndarray, n_clusters: int, fidelity_psnr_db: float,
               built_on: str = "all") -> SemanticLanguage:
-        """Fit the dictionary and the probability model on uint8 items N×C×H×W with their content elements."""
+        """Fit the dictionary and the probability model on items and their content elements.
+
+        Args:
+            images: uint8 N×C×H×W, at most ``MAX_VALUES`` values per item.
+            clusters: content element per item, int (N,), in 0..n_clusters−1.
+            n_clusters: M.
+            fidelity_psnr_db: the fidelity target.
+            built_on: a label recorded with the language (``all`` or ``learnable``).
+
+        Returns:
+            The language.
+        """
         if len(images) == 0:
             raise SemreadyError(f"cannot build the {built_on} semantic language from zero items: lower the "
                                 "split threshold (semready split --policy budget --value 0.2) or add data")
@@ -132,10 +133,12 @@ class SemanticLanguage:
     # -- constants shared by both ends -----------------------------------------------------------------------
     @property
     def n_values(self) -> int:
+        """D, values per item."""
         return self.basis.shape[0]
 
     @property
     def n_clusters(self) -> int:
+        """M, content elements."""
         return len(self.logits)
 
     @property
@@ -146,10 +149,18 @@ class SemanticLanguage:
 
     @property
     def q_max(self) -> int:
+        """The largest coefficient magnitude at the finest step: |c_j| ≤ ‖x − μ‖ ≤ 255·√D."""
         return int(math.ceil(255 * math.sqrt(self.n_values) / float(self.steps[-1]))) + 1
 
     def element(self, clusters: np.ndarray) -> torch.Tensor:
-        """μ for content elements; elements the language never saw map to the global mean."""
+        """μ for content elements; elements outside 0..M−1 map to the global mean.
+
+        Args:
+            clusters: content elements, int (N,).
+
+        Returns:
+            float N×D.
+        """
         cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
         known = (cl >= 0) & (cl < self.n_clusters)
         cl = torch.where(known, cl, torch.full_like(cl, self.n_clusters))
@@ -157,7 +168,15 @@ class SemanticLanguage:
 
     # -- information content -----------------------------------------------------------------------------
     def coefficient_scales(self, rep: Representations, log_scales: torch.Tensor | None = None) -> torch.Tensor:
-        """b_j / Δ_s for every coded coefficient, in the flat order of rep.q."""
+        """b_j / Δ_s for every coded coefficient, in the flat order of rep.q.
+
+        Args:
+            rep: the representations.
+            log_scales: ln b_j, float (D,); the fitted ones unless given.
+
+        Returns:
+            float64 (Σk,), floored at ``MIN_SCALE``.
+        """
         ls = self.log_scales if log_scales is None else log_scales
         j = torch.from_numpy(np.arange(len(rep.q)) - np.repeat(rep.offsets[:-1], rep.k))
         step = self.steps[torch.from_numpy(np.repeat(rep.step, rep.k))]
@@ -165,7 +184,16 @@ class SemanticLanguage:
 
     def information_bits(self, rep: Representations, log_scales: torch.Tensor | None = None,
                          logits: torch.Tensor | None = None) -> np.ndarray:
-        """−log2 p(Z_i) per item under θ (the fitted model unless given): what an ideal coder would spend."""
+        """−log2 p(Z_i) per item under θ: what an ideal coder would spend.
+
+        Args:
+            rep: the representations, N items.
+            log_scales: ln b_j, float (D,); the fitted ones unless given.
+            logits: content-element logits, float (M,); the fitted ones unless given.
+
+        Returns:
+            float64 (N,), bits.
+        """
         lg = (self.logits if logits is None else logits).double()
         lg = lg - lg.logsumexp(0)
         cl = torch.from_numpy(np.clip(rep.cluster, 0, self.n_clusters - 1))
@@ -186,11 +214,19 @@ class SemanticLanguage:
 
     def represent(self, images: torch.Tensor, clusters: np.ndarray, bit_cap: float | None = None
                   ) -> tuple[Representations, np.ndarray]:
-        """The teacher's Z for each item and whether it had to be cut at the bit cap (it then fails fidelity).
+        """The teacher's Z for each item, and whether it had to be cut at the bit cap.
 
         Per item: the coarsest ladder step whose regeneration meets the fidelity target; if that Z is longer
-        than ``bit_cap`` bits (default 8 bits per value: the raw item), its refinement is cut to the longest
-        prefix that fits, and the item is marked capped (it will fail the fidelity check).
+        than ``bit_cap`` bits, its refinement is cut to the longest prefix that fits, and the item is marked
+        capped (it will fail the fidelity check).
+
+        Args:
+            images: uint8 N×C×H×W of the language's shape.
+            clusters: content element per item, int (N,).
+            bit_cap: the longest Z in bits; default 8 bits per value (the raw item).
+
+        Returns:
+            (the representations, capped: bool (N,)).
         """
         self._check_items(images)
         cap = 8.0 * self.n_values if bit_cap is None else float(bit_cap)
@@ -229,7 +265,14 @@ class SemanticLanguage:
         return Representations(rep.cluster, rep.step, k, rep.q[keep])
 
     def regenerate(self, rep: Representations) -> torch.Tensor:
-        """The apprentice: x̂ = round(clip(μ_l + Σ_j Δ_s q_j U_j)), uint8 N×D."""
+        """The apprentice: x̂ = round(clip(μ_l + Σ_j Δ_s q_j U_j)).
+
+        Args:
+            rep: the representations, N items.
+
+        Returns:
+            uint8 N×D (reshape to N×C×H×W with ``shape``).
+        """
         step = self.steps[torch.from_numpy(rep.step)].float()
         x = self.element(rep.cluster) + (rep.dense(self.n_values) * step[:, None]) @ self.basis
         return x.round().clamp(0, 255).to(torch.uint8)
@@ -241,7 +284,14 @@ class SemanticLanguage:
 
     # -- artifact ------------------------------------------------------------------------------------------
     def dictionary_bytes(self, coded_values: int | None = None) -> bytes:
-        """The dictionary as the apprentice needs it (float16, basis rows actually used), lzma-compressed."""
+        """The dictionary as the apprentice needs it (float16, basis rows actually used), lzma-compressed.
+
+        Args:
+            coded_values: basis rows to include (the longest k sent); all D unless given.
+
+        Returns:
+            The compressed bytes; their length is the dictionary's cost on the link.
+        """
         import lzma
 
         rows = self.n_values if coded_values is None else int(coded_values)
@@ -250,6 +300,7 @@ class SemanticLanguage:
         return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
 
     def save(self, path: str | Path) -> None:
+        """Write ``path``.safetensors (tensors) and ``path``.json (metadata), each atomically."""
         path = Path(path)
         tensors = {"means": self.means, "basis": self.basis, "log_scales": self.log_scales, "logits": self.logits,
                    "counts": self.counts}
@@ -261,6 +312,7 @@ class SemanticLanguage:
 
     @classmethod
     def load(cls, path: str | Path) -> SemanticLanguage:
+        """Read a language :meth:`save` wrote; raises SemreadyError with a fix if it is missing or foreign."""
         path = Path(path)
         meta_path, tensor_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
         if not meta_path.is_file() or not tensor_path.is_file():

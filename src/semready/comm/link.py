@@ -1,4 +1,4 @@
-"""The link (PROTOCOL §5): packets of a stated payload over a rate-R channel, optional errors, retransmission.
+"""The link (docs/protocol.md §5): packets of a stated payload over a rate-R channel, optional errors, retransmission.
 
 A message of B bits travels as ⌈B / (8·payload)⌉ packets (the last one partial). A packet is lost with
 probability 1 − (1 − packet_loss)·(1 − BER)^(bits in the packet) and sent again until it arrives or
@@ -18,6 +18,16 @@ from semready.errors import SemreadyError
 
 @dataclass
 class Transfer:
+    """What sending one message cost.
+
+    Attributes:
+        bits: the message length.
+        packets: packets it was cut into.
+        transmissions: packet transmissions, retransmissions included.
+        seconds: time on the link, every transmission's bits / R.
+        delivered: whether every packet arrived within ``max_transmissions`` tries.
+    """
+
     bits: int
     packets: int
     transmissions: int
@@ -27,6 +37,22 @@ class Transfer:
 
 @dataclass
 class Link:
+    """A packet link of rate R with seeded packet loss and bit errors (docs/protocol.md §5).
+
+    Args:
+        rate_bps: link rate R in bit/s.
+        payload_bytes: packet payload.
+        packet_loss: probability a packet is erased, in [0, 1).
+        bit_error_rate: probability a bit is flipped, in [0, 1); one flipped bit loses the packet.
+        max_transmissions: tries per packet before the message counts as undelivered.
+        seed: seeds the error draws.
+
+    >>> link = Link(rate_bps=1e6, payload_bytes=1472)
+    >>> t = link.send(20000)
+    >>> t.packets, t.transmissions, t.delivered, round(t.seconds, 4)
+    (2, 2, True, 0.02)
+    """
+
     rate_bps: float = 1e6
     payload_bytes: int = 1472
     packet_loss: float = 0.0
@@ -46,9 +72,11 @@ class Link:
 
     @property
     def packet_bits(self) -> int:
+        """Bits in a full packet: 8·payload."""
         return 8 * self.payload_bytes
 
     def packets(self, bits: int) -> int:
+        """Packets a message of ``bits`` bits needs: ⌈bits / (8·payload)⌉."""
         return int(packets_for(bits, self.payload_bytes))
 
     @property
@@ -57,6 +85,14 @@ class Link:
         return self.rate_bps / self.packet_bits
 
     def send(self, bits: int) -> Transfer:
+        """Send one message, drawing losses and retransmissions from the link's generator.
+
+        Args:
+            bits: the message length.
+
+        Returns:
+            The :class:`Transfer`.
+        """
         n = self.packets(bits)
         sizes = np.full(n, self.packet_bits)
         if n:

@@ -7,7 +7,7 @@ run's split), so the probability models never see a transmitted item. With ``--d
 sent and its content element and split come from routing it through the teacher.
 
 >>> from semready.comm.simulate import simulate
->>> kpis = simulate("runs/demo")                  # all schemes, the run's own held-out items
+>>> kpis = simulate("runs/demo")  # all schemes, the run's own held-out items  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,6 +27,18 @@ from semready.rundir import RunDir
 
 
 def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfig:
+    """The run's comm settings with overrides applied (None values ignored), validated.
+
+    Args:
+        base: the run's :class:`~semready.config.CommConfig`.
+        overrides: ``comm.*`` field -> value.
+
+    Returns:
+        The new settings; an invalid value raises SemreadyError.
+
+    >>> comm_config(CommConfig(), {"rate_bps": 2e6, "beta": None}).rate_bps
+    2000000.0
+    """
     values = {**base.model_dump(), **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
         return CommConfig.model_validate(values)
@@ -37,7 +49,14 @@ def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfi
 
 
 def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A trained run's content element and learnable flag per item, from its samples.csv."""
+    """A trained run's content element and learnable flag per item, from its samples.csv.
+
+    Args:
+        run_dir: the run directory.
+
+    Returns:
+        (clusters: int (N,), learnable: bool (N,)).
+    """
     samples = RunDir(run_dir).read_samples()
     return samples["cluster"], samples["learnable"]
 
@@ -68,7 +87,18 @@ def _routed_items(run_dir: Path, spec: str, image_size: int) -> Items:
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
              overrides: dict[str, Any] | None = None, *, on_scheme=None) -> dict[str, Any]:
-    """Run the schemes, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/; return the KPIs."""
+    """Run the schemes on a trained run, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/.
+
+    Args:
+        run_dir: the trained run.
+        spec: the data to send; the run's own stream (held-out part) unless given.
+        schemes: scheme names or ``all`` (the default).
+        overrides: ``comm.*`` settings that replace the run's.
+        on_scheme: called as ``on_scheme(scheme, summary)`` after each scheme.
+
+    Returns:
+        The KPIs: ``settings``, one summary per scheme, and ``comparison`` (:func:`compare`).
+    """
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
     if not files.config.is_file():
@@ -109,7 +139,20 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
 
 
 def compare(kpis: dict) -> dict[str, Any]:
-    """The paper's headline quantities, where both schemes ran."""
+    """The paper's headline quantities (disentangled against vanilla), where both schemes ran.
+
+    Args:
+        kpis: scheme -> summary, as :func:`simulate` returns.
+
+    Returns:
+        Percentages keyed ``*_pct`` and Γ̂ per learnable item of both languages; empty if a scheme is missing.
+
+    >>> compare({"vanilla": {"mean_representation_bits": 200.0, "semantic_impact": 10.0, "total_bits_per_item": 400.0},
+    ...          "disentangled": {"mean_representation_bits": 100.0, "semantic_impact": 15.0,
+    ...                           "total_bits_per_item": 300.0}})  # doctest: +NORMALIZE_WHITESPACE
+    {'representation_length_reduction_pct': 50.0, 'semantic_impact_gain_pct': 50.0,
+     'total_bits_reduction_pct': 25.0}
+    """
     out: dict[str, Any] = {}
     van, dis = kpis.get("vanilla"), kpis.get("disentangled")
     if van and dis and van.get("mean_representation_bits") and dis.get("mean_representation_bits") is not None:
@@ -133,7 +176,15 @@ TABLE_COLUMNS = (("mean |Z_i| (bits)", "mean_representation_bits", ".0f"),
 
 
 def kpi_table(kpis: dict, title: str | None = None):
-    """The schemes side by side, as a rich Table (what `semready simulate` and benchmarks/semcom.py print)."""
+    """The schemes side by side, as a rich Table (what ``semready simulate`` prints).
+
+    Args:
+        kpis: what :func:`simulate` returns.
+        title: the table's title; a summary of the settings unless given.
+
+    Returns:
+        A :class:`rich.table.Table`, one row per scheme that ran.
+    """
     from rich.table import Table
 
     s = kpis["settings"]

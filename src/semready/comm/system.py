@@ -38,7 +38,19 @@ SCHEMES = ("classical", "vanilla", "disentangled")
 
 @dataclass
 class Items:
-    """A stream: uint8 images N×C×H×W, the teacher's content element and split for each item."""
+    """A stream: items with the teacher's content element and split for each.
+
+    Attributes:
+        images: uint8 N×C×H×W.
+        clusters: content element per item, int (N,).
+        learnable: whether each item is in X_l, bool (N,).
+        index: position in the source stream, int (N,); 0..N−1 unless given.
+
+    >>> items = Items(torch.zeros(3, 1, 8, 8, dtype=torch.uint8), np.array([0, 1, 0]), np.array([True, False, True]))
+    >>> learnable = items.subset(items.learnable)
+    >>> len(learnable), learnable.index.tolist()
+    (2, [0, 2])
+    """
 
     images: torch.Tensor
     clusters: np.ndarray
@@ -50,6 +62,7 @@ class Items:
             self.index = np.arange(len(self.clusters))
 
     def subset(self, mask: np.ndarray) -> Items:
+        """The items where ``mask`` (bool (N,)) is true, keeping their source positions."""
         idx = torch.from_numpy(np.flatnonzero(mask))
         return Items(self.images[idx], self.clusters[mask], self.learnable[mask], self.index[mask])
 
@@ -58,6 +71,19 @@ class Items:
 
 
 def check_schemes(schemes: list[str]) -> list[str]:
+    """Validate scheme names: ``all`` (or none) means every scheme; duplicates are dropped.
+
+    Args:
+        schemes: names from ``SCHEMES``, or ``all``.
+
+    Returns:
+        The schemes to run, in the order given.
+
+    >>> check_schemes(["all"])
+    ['classical', 'vanilla', 'disentangled']
+    >>> check_schemes(["vanilla", "classical", "vanilla"])
+    ['vanilla', 'classical']
+    """
     if not schemes or "all" in schemes:
         return list(SCHEMES)
     bad = [s for s in schemes if s not in SCHEMES]
@@ -67,18 +93,46 @@ def check_schemes(schemes: list[str]) -> list[str]:
 
 
 def language_items(scheme: str, fit: Items) -> Items:
-    """What a scheme's language is built on: every language item (vanilla) or the learnable ones."""
+    """What a scheme's language is built on: every language item (vanilla) or the learnable ones.
+
+    Args:
+        scheme: ``vanilla`` or ``disentangled``.
+        fit: the items set aside to build languages.
+
+    Returns:
+        The chosen items.
+    """
     return fit if scheme == "vanilla" else fit.subset(fit.learnable)
 
 
 def build_language(scheme: str, fit: Items, n_clusters: int, cfg: CommConfig) -> SemanticLanguage:
+    """Build a scheme's language on :func:`language_items` of ``fit``.
+
+    Args:
+        scheme: ``vanilla`` or ``disentangled``.
+        fit: the items set aside to build languages.
+        n_clusters: M, the teacher's clusters.
+        cfg: the comm settings (fidelity target).
+
+    Returns:
+        The language.
+    """
     chosen = language_items(scheme, fit)
     return SemanticLanguage.build(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
                                   built_on="all" if scheme == "vanilla" else "learnable")
 
 
 def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.ndarray]:
-    """Each item its own message through the classical codec; decoded and checked at the receiver."""
+    """Each item its own message through the classical codec; decoded and checked at the receiver.
+
+    Args:
+        items: the N items to send.
+        cfg: the comm settings (codec, fidelity target).
+        link: the link (its error draws advance).
+
+    Returns:
+        Per item, each (N,): ``bits``, ``stripped_bits``, ``psnr``, ``impact``, ``seconds``, ``passed``.
+    """
     n = len(items)
     out = {k: np.zeros(n) for k in ("bits", "stripped_bits", "psnr", "impact", "seconds")}
     shape = tuple(items.images.shape[1:])
@@ -101,30 +155,66 @@ def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.nd
 
 @dataclass
 class Transmitter:
-    """The teacher's semantic side: items -> representations Z -> one range-coded stream."""
+    """The teacher's semantic side: items -> representations Z -> one range-coded stream.
+
+    Args:
+        language: the shared language.
+        bit_cap: the longest Z in bits (see :meth:`SemanticLanguage.represent`).
+    """
 
     language: SemanticLanguage
     bit_cap: float | None = None
 
     def speak(self, items: Items) -> tuple[entropy.Bitstream, Representations, np.ndarray]:
-        """(the stream, the Z it carries, which items were cut at the bit cap)."""
+        """Represent and range-code a stream of items.
+
+        Args:
+            items: the N items.
+
+        Returns:
+            (the stream, the Z it carries, capped: bool (N,), the items cut at the bit cap).
+        """
         rep, capped = self.language.represent(items.images, items.clusters, self.bit_cap)
         return entropy.encode(self.language, rep), rep, capped
 
 
 @dataclass
 class Receiver:
-    """The apprentice: decodes the stream with the shared language and regenerates every item (uint8 N×D)."""
+    """The apprentice: decodes the stream with the shared language and regenerates every item.
+
+    Args:
+        language: the shared language.
+    """
 
     language: SemanticLanguage
 
     def listen(self, stream: entropy.Bitstream) -> tuple[Representations, torch.Tensor]:
+        """Decode a stream.
+
+        Args:
+            stream: the received stream of N items.
+
+        Returns:
+            (the representations, the regenerated items: uint8 N×D).
+        """
         received = entropy.decode(self.language, stream)
         return received, self.language.regenerate(received)
 
 
 def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: Link) -> dict:
-    """Transmitter -> link -> receiver for one stream of semantic items, checked at the receiver."""
+    """Transmitter -> link -> receiver for one stream of semantic items, checked at the receiver.
+
+    Args:
+        lang: the shared language.
+        items: the N items to send semantically.
+        cfg: the comm settings.
+        link: the link (its error draws advance).
+
+    Returns:
+        ``rep``, ``stream_bits``, ``link`` (the :class:`~semready.comm.link.Transfer`), ``generation_seconds``
+        (per item), and per item, each (N,): ``bits`` (|Z_i|), ``information_bits``, ``psnr``, ``passed``,
+        ``capped``, ``impact``, ``generated_packets``.
+    """
     stream, rep, capped = Transmitter(lang, cfg.bit_cap).speak(items)
     tr = link.send(stream.bits)
     receiver, timings = Receiver(lang), []
@@ -153,7 +243,27 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
 
 def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: CommConfig, seed: int = 0
                ) -> tuple[dict, dict[str, np.ndarray], SemanticLanguage | None]:
-    """One scheme on a stream: (summary KPIs, per-item table, the language it built)."""
+    """One scheme on a stream: build its language, send every item, measure the KPIs.
+
+    Args:
+        scheme: one of ``SCHEMES``.
+        fit: the items set aside to build languages.
+        stream: the N items to send.
+        n_clusters: M, the teacher's clusters.
+        cfg: the comm settings.
+        seed: seeds the link's errors and Γ̂'s draws.
+
+    Returns:
+        (summary KPIs, per-item table of (N,) arrays, the language; None for ``classical``).
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=g)
+    >>> items = Items(images, np.arange(40) % 2, np.arange(40) % 4 != 3)
+    >>> fit, stream = items.subset(np.arange(40) < 20), items.subset(np.arange(40) >= 20)
+    >>> summary, table, lang = run_scheme("disentangled", fit, stream, 2, CommConfig())
+    >>> summary["semantic_items"], summary["classical_items"], lang.built_on, table["path"][:4].tolist()
+    (15, 5, 'learnable', ['semantic', 'semantic', 'semantic', 'classical'])
+    """
     link = Link(cfg.rate_bps, cfg.payload_bytes, cfg.packet_loss, cfg.bit_error_rate, cfg.max_transmissions, seed)
     n = len(stream)
     semantic = np.zeros(n, dtype=bool) if scheme == "classical" else (

@@ -1,4 +1,4 @@
-"""Semantic-poor injection (PROTOCOL.md §3): mix items that carry no learnable structure into a stream.
+"""Semantic-poor injection (docs/protocol.md §3): mix items that carry no learnable structure into a stream.
 
 Families:
 - ``noise``: i.i.d. uniform bytes;
@@ -26,12 +26,21 @@ CLEAN = "clean"
 
 @dataclass
 class InjectedStream:
+    """A stream with semantic-poor items mixed in, and the ground truth of what was injected.
+
+    Attributes:
+        data: the mixed stream, N items; labels of injected items are −1.
+        family: ``clean`` or the injected family per item, str (N,).
+        source_index: index in the clean stream (or in the rare pool) per item, int (N,); −1 for noise.
+    """
+
     data: ImageData          # the mixed stream; labels of injected items are -1
     family: np.ndarray       # str per item: "clean" or the injected family
     source_index: np.ndarray  # int per item: index in the clean stream (or in the rare pool), -1 for noise
 
     @property
     def injected(self) -> np.ndarray:
+        """Whether each item was injected, bool (N,)."""
         return self.family != CLEAN
 
 
@@ -47,7 +56,18 @@ def _scrambled(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def count_for_fraction(clean_items: int, fraction: float) -> int:
-    """How many items to inject so that they make up ``fraction`` of the mixed stream."""
+    """How many items to inject so that they make up ``fraction`` of the mixed stream.
+
+    Args:
+        clean_items: items in the clean stream.
+        fraction: the injected share of the mixed stream, in [0, 1).
+
+    Returns:
+        The count, rounded.
+
+    >>> count_for_fraction(90, 0.1)
+    10
+    """
     if not 0.0 <= fraction < 1.0:
         raise SemreadyError(f"injection fraction {fraction} is out of range: use a value in [0, 1)")
     return int(round(clean_items * fraction / (1.0 - fraction)))
@@ -55,7 +75,22 @@ def count_for_fraction(clean_items: int, fraction: float) -> int:
 
 def inject(data: ImageData, counts: dict[str, int], seed: int = 0,
            rare_pool: torch.Tensor | None = None) -> InjectedStream:
-    """Insert ``counts[family]`` semantic-poor items at random positions of ``data``."""
+    """Insert ``counts[family]`` semantic-poor items at random positions of ``data``.
+
+    Args:
+        data: the clean stream, uint8 N×3×H×W.
+        counts: family (``FAMILIES``) -> how many items to inject.
+        seed: seeds the items and their positions.
+        rare_pool: uint8 P×3×H×W images of content the stream does not hold; needed for ``rare``.
+
+    Returns:
+        The :class:`InjectedStream`, N + Σ counts items.
+
+    >>> data = ImageData(torch.zeros(8, 3, 8, 8, dtype=torch.uint8), np.zeros(8, dtype=np.int64), None, "zeros")
+    >>> out = inject(data, {"noise": 2, "scrambled": 2}, seed=0)
+    >>> len(out.data), int(out.injected.sum()), int((out.data.labels == -1).sum())
+    (12, 4, 4)
+    """
     unknown = set(counts) - set(FAMILIES)
     if unknown:
         raise SemreadyError(f"unknown semantic-poor family {sorted(unknown)[0]!r}: choose from "

@@ -1,4 +1,4 @@
-"""Mixture streams of a chosen content complexity (PROTOCOL §3), for the paper's Fig. 2 / Fig. 3 sweep.
+"""Mixture streams of a chosen content complexity (docs/protocol.md §3), for the paper's Fig. 2 / Fig. 3 sweep.
 
 A stream mixes K structured content elements (classes of the content pools: CIFAR-10, CIFAR-100,
 ImageNet-10/Dogs or their stand-ins, the embedded sample) with a fraction ρ of semantic-poor items — half
@@ -26,11 +26,33 @@ RHOS = (0.05, 0.10, 0.20, 0.30, 0.40, 0.50)
 
 
 def binary_entropy(rho: float) -> float:
+    """h_b(ρ) in nats.
+
+    Args:
+        rho: a probability in [0, 1].
+
+    Returns:
+        −ρ ln ρ − (1 − ρ) ln(1 − ρ); 0 at the ends.
+
+    >>> round(binary_entropy(0.5), 4)
+    0.6931
+    """
     return 0.0 if rho in (0.0, 1.0) else -(rho * math.log(rho) + (1 - rho) * math.log(1 - rho))
 
 
 def content_complexity(element_counts: np.ndarray, n_poor: int) -> float:
-    """H_c (nats) of a stream with these structured-element counts and n_poor semantic-poor items."""
+    """H_c (nats) of a stream with these structured-element counts and ``n_poor`` semantic-poor items.
+
+    Args:
+        element_counts: items per structured content element, (K,); zeros are ignored.
+        n_poor: N_m, the semantic-poor items, each its own content element.
+
+    Returns:
+        H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·ln N_m in nats.
+
+    >>> round(float(content_complexity(np.array([10, 10]), 0)), 4)
+    0.6931
+    """
     counts = np.asarray(element_counts, dtype=np.float64)
     counts = counts[counts > 0]
     n = counts.sum() + n_poor
@@ -44,6 +66,19 @@ def content_complexity(element_counts: np.ndarray, n_poor: int) -> float:
 
 @dataclass(frozen=True)
 class Level:
+    """One content-complexity level of a sweep.
+
+    Attributes:
+        name: ``L1``, ``L2``, ... in order of complexity.
+        elements: K, the structured content elements.
+        rho: ρ, the semantic-poor fraction.
+        items: N, the stream's size.
+
+    >>> level = Level("L1", 4, 0.1, 100)
+    >>> level.n_poor, per_element(level).tolist()
+    (10, [23, 23, 22, 22])
+    """
+
     name: str
     elements: int  # K structured content elements
     rho: float  # semantic-poor fraction
@@ -51,6 +86,7 @@ class Level:
 
     @property
     def n_poor(self) -> int:
+        """N_m = round(ρ·N)."""
         return int(round(self.rho * self.items))
 
     @property
@@ -60,7 +96,19 @@ class Level:
 
 
 def default_levels(max_elements: int, items: int, count: int = 6) -> list[Level]:
-    """``count`` levels from (3 elements, ρ 5 %) to (all elements, ρ 50 %)."""
+    """``count`` levels from (3 elements, ρ 5 %) to (all elements, ρ 50 %), K and ρ rising together.
+
+    Args:
+        max_elements: the content elements the pools hold (at least 3).
+        items: N per stream.
+        count: how many levels.
+
+    Returns:
+        The levels, least complex first.
+
+    >>> [(lv.name, lv.elements, lv.rho) for lv in default_levels(10, 1000, 3)]
+    [('L1', 3, 0.05), ('L2', 6, 0.25), ('L3', 10, 0.5)]
+    """
     if max_elements < 3:
         raise SemreadyError(f"the content pools hold {max_elements} class(es): a sweep needs at least 3")
     ks = np.round(np.linspace(3, max_elements, count)).astype(int)  # repeats are fine: ρ still rises
@@ -71,17 +119,37 @@ def default_levels(max_elements: int, items: int, count: int = 6) -> list[Level]
 
 @dataclass
 class MixtureStream:
+    """A level's stream.
+
+    Attributes:
+        data: N items; labels: the structured element (0..K−1), −1 for semantic-poor items.
+        family: ``clean``, ``noise`` or ``scrambled`` per item, str (N,).
+    """
+
     data: ImageData  # labels: the structured element (0..K-1), -1 for semantic-poor items
     family: np.ndarray  # "clean" / "noise" / "scrambled"
 
     @property
     def complexity(self) -> float:
+        """H_c (nats) from the stream's own counts."""
         clean = self.family == CLEAN
         return content_complexity(np.bincount(self.data.labels[clean]), int((~clean).sum()))
 
 
 def pool_content(pools: list[ImageData]) -> ImageData:
-    """Concatenate labelled pools into one, their classes as distinct content elements."""
+    """Concatenate labelled pools into one, their classes as distinct content elements.
+
+    Args:
+        pools: labelled image sets of one item shape.
+
+    Returns:
+        One :class:`ImageData`; labels offset so that no two pools share one, classes named ``spec:class``.
+
+    >>> pool = ImageData(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), np.array([0, 1, 0, 1]), ["a", "b"], "toy")
+    >>> merged = pool_content([pool, pool])
+    >>> merged.labels.tolist(), merged.classes
+    ([0, 1, 0, 1, 2, 3, 2, 3], ['toy:a', 'toy:b', 'toy:a', 'toy:b'])
+    """
     images, labels, classes = [], [], []
     for pool in pools:
         if pool.labels is None:
@@ -99,7 +167,14 @@ def pool_content(pools: list[ImageData]) -> ImageData:
 
 
 def per_element(level: Level) -> np.ndarray:
-    """Items per structured element of a level: balanced, the remainder to the first ones."""
+    """Items per structured element of a level: balanced, the remainder to the first ones.
+
+    Args:
+        level: the level.
+
+    Returns:
+        int (K,), summing to N − N_m.
+    """
     n_clean = level.items - level.n_poor
     per = np.full(level.elements, n_clean // level.elements)
     per[: n_clean % level.elements] += 1
@@ -107,7 +182,18 @@ def per_element(level: Level) -> np.ndarray:
 
 
 def max_items(element_sizes: np.ndarray, levels: list[Level]) -> int:
-    """The largest stream size every level can draw without repeating an item (elements chosen by size)."""
+    """The largest stream size every level can draw without repeating an item (elements chosen by size).
+
+    Args:
+        element_sizes: items per content element of the pools, (E,).
+        levels: the planned levels (their ``items`` is ignored).
+
+    Returns:
+        The largest N.
+
+    >>> max_items(np.array([50, 50, 50]), [Level("L1", 3, 0.5, 0)])
+    300
+    """
     sizes = np.sort(np.asarray(element_sizes))[::-1]
     best = None
     for lv in levels:
@@ -124,7 +210,21 @@ def max_items(element_sizes: np.ndarray, levels: list[Level]) -> int:
 
 def build_mixture(pool: ImageData, level: Level, seed: int) -> MixtureStream:
     """Draw a level's stream from the pool: K random elements (among those large enough), balanced, plus
-    ρ·N noise/scrambled items (half each)."""
+    ρ·N noise/scrambled items (half each).
+
+    Args:
+        pool: the labelled content pool (:func:`pool_content`).
+        level: the level.
+        seed: seeds the draw and the injection.
+
+    Returns:
+        The :class:`MixtureStream`, N items.
+
+    >>> pool = ImageData(torch.zeros(60, 3, 8, 8, dtype=torch.uint8), np.arange(60) % 3, ["a", "b", "c"], "toy")
+    >>> stream = build_mixture(pool, Level("L1", 2, 0.2, 20), seed=0)
+    >>> len(stream.data), round(float(stream.complexity), 3)
+    (20, 1.332)
+    """
     rng = np.random.default_rng(seed)
     per = per_element(level)
     sizes = np.bincount(pool.labels)

@@ -12,7 +12,18 @@ import torch.nn.functional as F
 
 
 def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
-    """uint8 N×3×H×W -> float N×D in [0, 1], area-downsampled so that the longer side is ≤ resolution."""
+    """Items as flat float vectors in [0, 1], area-downsampled so that the longer side is ≤ ``resolution``.
+
+    Args:
+        images: uint8 N×C×H×W.
+        resolution: the longest side kept.
+
+    Returns:
+        float N×D, D = C·h·w after downsampling.
+
+    >>> pixel_vectors(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8), 4).shape
+    torch.Size([2, 48])
+    """
     x = images.float() / 255.0
     h, w = x.shape[-2:]
     if max(h, w) > resolution:
@@ -22,8 +33,21 @@ def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 def cluster_means(x: torch.Tensor, clusters: np.ndarray, n_clusters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean item μ_l of each cluster (rows 0..M-1; the global mean for a cluster with no item) and, as row M, the
-    global mean; plus the M cluster sizes. ``x``: N×D float items, ``clusters``: their cluster per item."""
+    """Mean item μ_l of each cluster, then the global mean, and the cluster sizes.
+
+    Args:
+        x: float N×D items.
+        clusters: cluster per item, int (N,), in 0..M−1.
+        n_clusters: M.
+
+    Returns:
+        (means: float (M + 1)×D, rows 0..M−1 the cluster means (the global mean for an empty cluster) and row M
+        the global mean; counts: float (M,)).
+
+    >>> means, counts = cluster_means(torch.tensor([[0.0], [2.0], [10.0]]), np.array([0, 0, 2]), 3)
+    >>> means.flatten().tolist(), counts.tolist()
+    ([1.0, 4.0, 10.0, 4.0], [2.0, 0.0, 1.0])
+    """
     g_mean = x.mean(dim=0)
     sums = torch.zeros(n_clusters, x.shape[1]).index_add_(0, torch.from_numpy(np.asarray(clusters, np.int64)), x)
     counts = torch.from_numpy(np.bincount(clusters, minlength=n_clusters)).float()

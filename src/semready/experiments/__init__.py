@@ -1,1 +1,2 @@
-"""Experiments and benchmarks built on the library API (the clustering benchmark; later the paper figures)."""
+"""Experiments built on the library API: the paper's simulation sweep (:mod:`~semready.experiments.reproduce`)
+and its figures and report (:mod:`~semready.experiments.figures`)."""

@@ -22,12 +22,38 @@ STYLE = {"classical": ("tab:gray", "s", "Classical"), "vanilla": ("tab:red", "o"
 
 
 def level_names(rows: list[dict[str, Any]]) -> list[str]:
-    """The rows' level names (L0, L1, ...) in order of complexity (numerically: L10 after L9)."""
+    """The rows' level names (L1, L2, ...) in order of complexity (numerically: L10 after L9).
+
+    Args:
+        rows: result rows, each with a ``level``.
+
+    Returns:
+        The distinct names, sorted.
+
+    >>> level_names([{"level": "L10"}, {"level": "L9"}, {"level": "L10"}])
+    ['L9', 'L10']
+    """
     return sorted({r["level"] for r in rows}, key=lambda name: int(name[1:]))
 
 
 def by_level(rows: list[dict[str, Any]], scheme: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x = content complexity per level, mean and std over seeds of ``key``."""
+    """One scheme's ``key`` per level: x = content complexity, mean and std over seeds.
+
+    Args:
+        rows: results.csv rows, one per (level, seed, scheme).
+        scheme: the scheme.
+        key: a result column.
+
+    Returns:
+        (x, mean, std), each (L,) over the levels where ``key`` has a value.
+
+    >>> rows = [{"level": "L1", "seed": 0, "scheme": scheme, "content_complexity_nats": 1.5,
+    ...          "mean_representation_bits": bits, "semantic_impact": impact, "total_bits_per_item": total}
+    ...         for scheme, bits, impact, total in (("vanilla", 200.0, 10.0, 400.0),
+    ...                                              ("disentangled", 100.0, 15.0, 300.0))]
+    >>> [a.tolist() for a in by_level(rows, "disentangled", "semantic_impact")]
+    [[1.5], [15.0], [0.0]]
+    """
     levels = level_names(rows)
     xs, means, stds = [], [], []
     for lv in levels:
@@ -70,6 +96,15 @@ def _plot(out: Path, stem: str, rows, schemes, key: str, ylabel: str, title: str
 
 
 def write_figures(out: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """Draw Fig. 2, Fig. 3 and the total-bits figure into ``out`` as PNG and SVG.
+
+    Args:
+        out: the reproduction folder.
+        rows: results.csv rows, one per (level, seed, scheme).
+
+    Returns:
+        The file names written.
+    """
     def dictionary_free(ax):  # the totals without the one-time dictionary, dashed
         for scheme in ("vanilla", "disentangled"):
             x, m, _ = by_level(rows, scheme, "total_bits_per_item_excluding_dictionary")
@@ -94,6 +129,21 @@ def _pairs(rows, key: str) -> dict[tuple[str, int], tuple[float, float]]:
 
 
 def headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline percentages, disentangled against vanilla, per (level, seed), beside the paper's.
+
+    Args:
+        rows: results.csv rows, one per (level, seed, scheme).
+
+    Returns:
+        Per quantity (``*_pct``): ``mean``, ``std``, ``highest_level`` (None where no pair) and ``paper``.
+
+    >>> rows = [{"level": "L1", "seed": 0, "scheme": scheme, "content_complexity_nats": 1.5,
+    ...          "mean_representation_bits": bits, "semantic_impact": impact, "total_bits_per_item": total}
+    ...         for scheme, bits, impact, total in (("vanilla", 200.0, 10.0, 400.0),
+    ...                                              ("disentangled", 100.0, 15.0, 300.0))]
+    >>> headline(rows)["representation_length_reduction_pct"]
+    {'mean': 50.0, 'std': 0.0, 'highest_level': 50.0, 'paper': 57.22}
+    """
     out: dict[str, Any] = {}
     top = (level_names(rows) or [None])[-1]
     for name, key, fn in (("representation_length_reduction_pct", "mean_representation_bits",
@@ -114,7 +164,14 @@ def _slope(rows, scheme: str, key: str) -> float | None:
 
 
 def shapes(rows: list[dict[str, Any]]) -> list[str]:
-    """The paper's qualitative claims, each checked against our data in one plain sentence."""
+    """The paper's qualitative claims, each checked against our data in one plain sentence.
+
+    Args:
+        rows: results.csv rows, one per (level, seed, scheme).
+
+    Returns:
+        One sentence per claim that the rows can check.
+    """
     lines = []
     sv, sd = _slope(rows, "vanilla", "mean_representation_bits"), _slope(rows, "disentangled",
                                                                           "mean_representation_bits")
@@ -153,6 +210,18 @@ def _fmt(x: float | None, spec: str = ".0f") -> str:
 
 def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], figures: list[str]
                  ) -> dict[str, Any]:
+    """Write ``out/report.md``: settings, headline table, the paper's shapes checked, per-level table, figures.
+
+    Args:
+        out: the reproduction folder.
+        rows: results.csv rows, one per (level, seed, scheme).
+        summary: the sweep's summary (settings and timings), as :func:`~semready.experiments.reproduce.reproduce`
+            builds it.
+        figures: the figure file names (:func:`write_figures`).
+
+    Returns:
+        ``headline``, ``shapes`` and ``figures``.
+    """
     head = headline(rows)
     checks = shapes(rows)
     s = summary["settings"]
@@ -163,7 +232,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
              f"invocations ({s['workers']} worker processes, {summary['job_seconds_total'] / 60:.1f} job-minutes); "
              f"this invocation ran {summary['jobs_run']} job(s) and reused {summary['jobs_skipped']} in "
              f"{summary['wall_seconds'] / 60:.1f} min.", "",
-             "Definitions: content complexity H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·ln N_m (PROTOCOL §3); |Z_i|, ι, "
+             "Definitions: content complexity H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·ln N_m (docs/protocol.md §3); |Z_i|, ι, "
              "fidelity and Γ̂ as in docs/kpis.md (real range-coded bitstreams, PNG classical path, PSNR target "
              "at the receiver). Where the paper is silent we chose, and docs/kpis.md says how.", "",
              "## Headline", "", "| quantity | ours (mean ± std over levels × seeds) | ours, highest level | paper |",

@@ -37,7 +37,21 @@ RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "rho", "items"
 
 def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size: int, preset: str,
             config_file: str | None, train_defaults: dict) -> dict[str, Any]:
-    """One (level, seed): stream → teacher → split → simulate. Runs in its own process; writes job.json last."""
+    """One (level, seed): stream → teacher → split → simulate. Runs in its own process; writes job.json last.
+
+    Args:
+        job_dir: the job's folder (emptied first).
+        level: the :class:`~semready.data.mixtures.Level` as a dict.
+        seed: seeds the stream, the teacher and the simulation.
+        content: data specs of the content pools.
+        image_size: the items' side.
+        preset: the config preset.
+        config_file: a config file applied over the preset, or None.
+        train_defaults: ``train.*`` settings the sweep sets unless the config file does.
+
+    Returns:
+        The job's result (what job.json holds): level, seed, content complexity, KPIs, split shares, timings.
+    """
     import torch
 
     from semready.comm.simulate import run_split, simulate
@@ -73,6 +87,14 @@ def run_job(job_dir: str, level: dict, seed: int, content: list[str], image_size
 
 
 def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's result as results.csv rows, one per scheme that ran.
+
+    Args:
+        job: what :func:`run_job` returned.
+
+    Returns:
+        Rows keyed by ``RESULT_COLUMNS``.
+    """
     rows = []
     for scheme in SCHEMES:
         k = job["kpis"].get(scheme)
@@ -87,6 +109,15 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_results(path: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write results.csv (atomically; None as an empty cell).
+
+    Args:
+        path: the CSV file.
+        jobs: the jobs' results.
+
+    Returns:
+        The rows written.
+    """
     rows = [r for job in jobs for r in result_rows(job)]
     with io.atomic_text(path) as fh:
         writer = csv.DictWriter(fh, RESULT_COLUMNS)
@@ -100,7 +131,26 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
               minutes: float = 2.0, image_size: int = 16, content: list[str] | None = None,
               levels: int = 6, workers: int = 2, config_file: str | Path | None = None, on_job=None
               ) -> dict[str, Any]:
-    """Run (or resume) the sweep into ``out``; returns the summary that report.md is written from."""
+    """Run (or resume) the sweep into ``out``: results.csv, the figures, report.md and report.html.
+
+    Args:
+        out: the reproduction folder; finished jobs in it are reused.
+        preset: the config preset of every teacher.
+        seeds: seeds per level.
+        items: N per stream; lowered if the pools cannot fill every level without repeating an item.
+        minutes: training budget per teacher.
+        image_size: the items' side.
+        content: data specs of the content pools; the embedded sample unless given.
+        levels: content-complexity levels.
+        workers: jobs run in parallel.
+        config_file: a config file applied over the preset.
+        on_job: called as ``on_job(result, done, todo)`` after each job.
+
+    Returns:
+        The summary report.md is written from: settings, timings, headline, shapes, figures.
+
+    >>> summary = reproduce("runs/reproduce", seeds=1, levels=2)  # doctest: +SKIP
+    """
     from semready.config import build_config, read_config_file
     from semready.data import load_data
     from semready.data.mixtures import default_levels, max_items, pool_content

@@ -38,7 +38,20 @@ class Missing(Exception):
 
 
 def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max_clusters: int = 12) -> Path:
-    """Write ``path/report.html`` for a run directory or a reproduction folder; return its path."""
+    """Write ``path/report.html`` for a run directory or a reproduction folder.
+
+    Args:
+        path: a run directory or a reproduction folder.
+        max_items: most items in the embedding map (a seeded sample beyond that).
+        per_cluster: items shown per side in the items-per-cluster section.
+        max_clusters: clusters shown there, most confident first.
+
+    Returns:
+        The report's path.
+
+    >>> build_report(Path("runs/demo"))  # doctest: +SKIP
+    PosixPath('runs/demo/report.html')
+    """
     path = Path(path)
     if not path.is_dir():
         raise SemreadyError(f"{path} is not a directory: pass a run directory (`semready train --out RUN`) or a "

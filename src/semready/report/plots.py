@@ -34,7 +34,19 @@ def _save(fig, path: Path) -> None:
 
 
 def png_bytes(fig, dpi: int = 110) -> bytes:
-    """A figure as PNG bytes (the figure is closed)."""
+    """A figure as PNG bytes (the figure is closed).
+
+    Args:
+        fig: a matplotlib figure.
+        dpi: resolution.
+
+    Returns:
+        The PNG file's bytes.
+
+    >>> fig, ax = plt.subplots()
+    >>> png_bytes(fig)[1:4]
+    b'PNG'
+    """
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -42,10 +54,26 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
 
 
 def plot_ranked_clusters(table: dict[str, np.ndarray], path: Path) -> None:
+    """Write :func:`ranked_clusters_figure` to ``path`` (PNG, atomically).
+
+    Args:
+        table: the clusters table, each (M,): ``cluster``, ``size``, ``confidence``, ``rank``, ``split``,
+            rows in cluster order.
+        path: the PNG file.
+    """
     _save(ranked_clusters_figure(table), path)
 
 
 def ranked_clusters_figure(table: dict[str, np.ndarray]):
+    """Clusters ordered by confidence, bar height = size, coloured by split.
+
+    Args:
+        table: the clusters table, each (M,): ``cluster``, ``size``, ``confidence``, ``rank``, ``split``,
+            rows in cluster order.
+
+    Returns:
+        The matplotlib figure.
+    """
     order = np.argsort(table["rank"])
     fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(order)), 3))
     ax.bar(range(len(order)), table["size"][order],
@@ -60,11 +88,23 @@ def ranked_clusters_figure(table: dict[str, np.ndarray]):
 
 def plot_learnability_histogram(learn: np.ndarray, threshold: float, path: Path,
                                 groups: np.ndarray | None = None, group_names: dict | None = None) -> None:
+    """Write :func:`learnability_histogram_figure` to ``path`` (PNG, atomically); arguments as there."""
     _save(learnability_histogram_figure(learn, threshold, groups, group_names), path)
 
 
 def learnability_histogram_figure(learn: np.ndarray, threshold: float, groups: np.ndarray | None = None,
                                   group_names: dict | None = None):
+    """The learnability histogram with the split threshold, stacked by group when groups are given.
+
+    Args:
+        learn: learnability per item, float (N,) in [0, 1].
+        threshold: the split threshold (not drawn if nan).
+        groups: a group per item (class or injected family), (N,).
+        group_names: group -> legend label.
+
+    Returns:
+        The matplotlib figure.
+    """
     fig, ax = plt.subplots(figsize=(5, 3))
     bins = np.linspace(0, 1, 41)
     if groups is None:
@@ -83,10 +123,22 @@ def learnability_histogram_figure(learn: np.ndarray, threshold: float, groups: n
 
 
 def plot_item_grid(images: torch.Tensor, indices: np.ndarray, title: str, path: Path, cols: int = 8) -> None:
+    """Write :func:`item_grid_figure` to ``path`` (PNG, atomically); arguments as there."""
     _save(item_grid_figure(images, indices, title, cols), path)
 
 
 def item_grid_figure(images: torch.Tensor, indices: np.ndarray, title: str, cols: int = 8):
+    """A grid of the chosen items.
+
+    Args:
+        images: uint8 N×3×H×W.
+        indices: the items to show, in order, int (k,).
+        title: the figure's title.
+        cols: items per row.
+
+    Returns:
+        The matplotlib figure.
+    """
     n = len(indices)
     rows = max(1, int(np.ceil(n / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.3))
@@ -100,7 +152,21 @@ def item_grid_figure(images: torch.Tensor, indices: np.ndarray, title: str, cols
 
 def plot_run(run: RunDir, items: dict[str, np.ndarray], table: dict[str, np.ndarray], threshold: float,
              images: torch.Tensor | None, class_names: list[str] | None = None, grid: int = 32) -> list[Path]:
-    """Write the run's plots into its ``plots/`` folder; return their paths."""
+    """Write the run's plots into its ``plots/`` folder.
+
+    Args:
+        run: the run directory.
+        items: the items table, each (N,): ``learnability``, ``rank`` and optionally ``label``.
+        table: the clusters table, each (M,): ``cluster``, ``size``, ``confidence``, ``rank``, ``split``,
+            rows in cluster order.
+        threshold: the split threshold.
+        images: uint8 N×3×H×W for the item grids; no grids if None.
+        class_names: names of the labels.
+        grid: items per grid.
+
+    Returns:
+        The paths written.
+    """
     run.plots.mkdir(exist_ok=True)
     paths = [run.plot("clusters_ranked"), run.plot("learnability_hist")]
     plot_ranked_clusters(table, paths[0])
@@ -121,7 +187,16 @@ def plot_run(run: RunDir, items: dict[str, np.ndarray], table: dict[str, np.ndar
 
 
 def training_curves_figure(epochs: np.ndarray, curves: dict[str, np.ndarray], lr: np.ndarray | None = None):
-    """Per-epoch losses (one line each), with the learning rate on a second axis."""
+    """Per-epoch losses (one line each), with the learning rate on a second axis.
+
+    Args:
+        epochs: (E,).
+        curves: loss name -> values, each (E,).
+        lr: learning rate per epoch, (E,), or None.
+
+    Returns:
+        The matplotlib figure.
+    """
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, values in curves.items():
         ax.plot(epochs, values, marker="o", ms=3, label=name)
@@ -138,7 +213,17 @@ def training_curves_figure(epochs: np.ndarray, curves: dict[str, np.ndarray], lr
 
 
 def cluster_evolution_figure(epochs: np.ndarray, sizes: np.ndarray, entropy: np.ndarray, threshold: float):
-    """Share of each cluster per epoch (stacked) and the normalised marginal entropy with the collapse line."""
+    """Share of each cluster per epoch (stacked) and the normalised marginal entropy with the collapse line.
+
+    Args:
+        epochs: (E,).
+        sizes: cluster sizes per epoch, E×M.
+        entropy: normalised marginal entropy per epoch, (E,).
+        threshold: the collapse threshold.
+
+    Returns:
+        The matplotlib figure.
+    """
     fig, (a, b) = plt.subplots(2, 1, figsize=(6, 4.6), sharex=True, height_ratios=[2, 1])
     shares = sizes / np.maximum(sizes.sum(axis=1, keepdims=True), 1)
     a.stackplot(epochs, shares.T, labels=[f"cluster {c}" for c in range(sizes.shape[1])],
@@ -159,7 +244,16 @@ def cluster_evolution_figure(epochs: np.ndarray, sizes: np.ndarray, entropy: np.
 
 
 def cluster_items_figure(images: torch.Tensor, rows: list[tuple[str, np.ndarray, np.ndarray]], k: int):
-    """One row per cluster: its ``k`` most learnable items, a gap, then its ``k`` most memorizable ones."""
+    """One row per cluster: its ``k`` most learnable items, a gap, then its ``k`` most memorizable ones.
+
+    Args:
+        images: uint8 N×3×H×W.
+        rows: per cluster, (label, most learnable indices, most memorizable indices).
+        k: items per side.
+
+    Returns:
+        The matplotlib figure.
+    """
     cols = 2 * k + 1
     fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 0.55, len(rows) * 0.62 + 0.4), squeeze=False)
     for r, (label, learnable, memorizable) in enumerate(rows):
@@ -175,7 +269,17 @@ def cluster_items_figure(images: torch.Tensor, rows: list[tuple[str, np.ndarray,
 
 
 def embedding_figure(xy: np.ndarray, clusters: np.ndarray, memorizable: np.ndarray, method: str):
-    """The teacher's features in 2-D, coloured by cluster; memorizable items marked with a cross."""
+    """The teacher's features in 2-D, coloured by cluster; memorizable items marked with a cross.
+
+    Args:
+        xy: the 2-D map, float N×2.
+        clusters: cluster per item, int (N,).
+        memorizable: bool (N,).
+        method: the projection's name, for the title.
+
+    Returns:
+        The matplotlib figure.
+    """
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     colors = plt.cm.tab20(clusters % 20)
     ax.scatter(xy[~memorizable, 0], xy[~memorizable, 1], c=colors[~memorizable], s=8, alpha=0.8,

@@ -22,7 +22,14 @@ POLICIES = ("confidence", "budget", "complexity")
 
 
 def check_policy(policy: str, value: float) -> None:
-    """Refuse an unknown policy or an out-of-range value before any work (a one-line :class:`SemreadyError`)."""
+    """Refuse an unknown policy or an out-of-range value before any work (a one-line :class:`SemreadyError`).
+
+    Args:
+        policy: one of :data:`POLICIES`.
+        value: a floor or fraction in [0, 1], or for ``complexity`` a budget > 0 in nats per item.
+
+    >>> check_policy("budget", 0.2)
+    """
     if policy not in POLICIES:
         raise SemreadyError(f"unknown split policy {policy!r}: choose one of {', '.join(POLICIES)}")
     if policy == "complexity":
@@ -66,7 +73,21 @@ def learnable_threshold(learn: np.ndarray, policy: str, value: float,
 
 def complexity_threshold(learn: np.ndarray, budget: float, complexity_of: Callable[[np.ndarray], float],
                          fractions: tuple[float, ...] = tuple(np.linspace(1.0, 0.1, 10))) -> float:
-    """The threshold of the largest top-f learnable set (f = 100 %, 90 %, …) whose Γ̂ per item ≤ ``budget``."""
+    """The threshold of the largest top-f learnable set (f = 100 %, 90 %, …) whose Γ̂ per item ≤ ``budget``.
+
+    Args:
+        learn: learnability per item, shape (N,).
+        budget: Γ̂ per item allowed, nats.
+        complexity_of: maps a boolean mask (N,) of learnable items to Γ̂ per item (nats) of a language built on
+            them (docs/protocol.md §7).
+        fractions: the top fractions tried, largest first.
+
+    Returns:
+        The learnability threshold of the first fraction within budget.
+
+    >>> complexity_threshold(np.array([0.9, 0.1, 0.5]), 2.0, lambda mask: float(mask.sum()))
+    0.5
+    """
     ordered = np.sort(learn)[::-1]
     needed = []
     for f in fractions:

@@ -34,6 +34,12 @@ def cluster_confidence(clusters: np.ndarray, confidence: np.ndarray, n_clusters:
 def ranks_descending(scores: np.ndarray) -> np.ndarray:
     """Rank 1 for the highest score; ties keep input order.
 
+    Args:
+        scores: float (N,).
+
+    Returns:
+        int64 (N,), a permutation of 1..N.
+
     >>> ranks_descending(np.array([0.2, 0.9, 0.2])).tolist()
     [2, 1, 3]
     """
@@ -56,6 +62,11 @@ def rank_and_split(clusters: np.ndarray, confidence: np.ndarray, learn: np.ndarr
         (items: ``index, cluster, confidence, learnability, rank, split``, each (N,);
         clusters: ``cluster, size, confidence, rank, split``, each (M,) — a cluster is learnable when at least
         half its members are; an empty one is memorizable).
+
+    >>> items, table = rank_and_split(np.array([0, 0, 1]), np.array([0.9, 0.8, 0.3]),
+    ...                               np.array([0.9, 0.2, 0.6]), n_clusters=2, threshold=0.5)
+    >>> items["split"].tolist(), table["rank"].tolist()
+    (['learnable', 'memorizable', 'learnable'], [1, 2])
     """
     c_conf = cluster_confidence(clusters, confidence, n_clusters)
     learnable = learn >= threshold

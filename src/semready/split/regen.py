@@ -36,6 +36,19 @@ EPS = 1e-8
 
 @dataclass
 class RegenerationModel:
+    """The apprentice's regeneration model: cluster means μ_l and a shared rank-r refinement basis U.
+
+    Attributes:
+        means: float (M + 1)×D, the cluster means, then the global mean.
+        basis: U, float r×D with orthonormal rows.
+        resolution: the working resolution of the pixel vectors (D = C·h·w at that resolution).
+
+    >>> x, clusters = torch.rand(20, 12), np.arange(20) % 2
+    >>> model = RegenerationModel.fit(x, clusters, n_clusters=2, rank=3, resolution=2)
+    >>> model.means.shape, model.basis.shape, model.unexplained(x, clusters).shape
+    (torch.Size([3, 12]), torch.Size([3, 12]), (20,))
+    """
+
     means: torch.Tensor  # (M + 1)×D: per-cluster mean images, then the global mean
     basis: torch.Tensor  # r×D, orthonormal rows: the shared refinement directions
     resolution: int
@@ -43,6 +56,18 @@ class RegenerationModel:
     @classmethod
     def fit(cls, x: torch.Tensor, clusters: np.ndarray, n_clusters: int, rank: int,
             resolution: int) -> RegenerationModel:
+        """Fit μ_l and U (randomised SVD of the centred pixels) on a set of items.
+
+        Args:
+            x: pixel vectors, float N×D (:func:`~semready.data.pixels.pixel_vectors`).
+            clusters: each item's cluster, int (N,).
+            n_clusters: M.
+            rank: r, capped at N − 1 and D (0 gives an empty basis).
+            resolution: the working resolution ``x`` was made at (stored for new items).
+
+        Returns:
+            The fitted model.
+        """
         means, _ = cluster_means(x, clusters, n_clusters)
         g_mean = means[-1]
         r = min(rank, len(x) - 1, x.shape[1])
@@ -54,21 +79,32 @@ class RegenerationModel:
         return cls(means, basis, resolution)
 
     def unexplained(self, x: torch.Tensor, clusters: np.ndarray) -> np.ndarray:
-        """u_i for pixel vectors x (N×D) assigned to ``clusters``."""
+        """u_i, the unexplained share of each item's energy around its cluster mean.
+
+        Args:
+            x: pixel vectors, float N×D.
+            clusters: each item's cluster, int (N,).
+
+        Returns:
+            float (N,), in [0, 1].
+        """
         d = x - self.means[torch.from_numpy(clusters)]
         resid = d - (d @ self.basis.t()) @ self.basis
         return ((resid ** 2).sum(1) / ((d ** 2).sum(1) + EPS)).clamp(0, 1).numpy()
 
     def unexplained_images(self, images: torch.Tensor, clusters: np.ndarray) -> np.ndarray:
+        """u_i of uint8 images N×C×H×W (brought to the model's working resolution), float (N,)."""
         return self.unexplained(pixel_vectors(images, self.resolution), clusters)
 
     def save(self, path: Path) -> None:
+        """Write the model to a safetensors file, atomically."""
         tensors = {"means": self.means.contiguous(), "basis": self.basis.contiguous(),
                    "resolution": torch.tensor(self.resolution)}
         io.write_with(path, lambda p: save_file(tensors, str(p)))
 
     @classmethod
     def load(cls, path: Path) -> RegenerationModel:
+        """Read a model :meth:`save` wrote; a foreign or malformed file is a one-line :class:`SemreadyError`."""
         from semready.teacher.checkpoint import read_tensors
 
         fix = "re-split the run (`semready split RUN`) to write it again"
@@ -81,7 +117,24 @@ class RegenerationModel:
 
 def cross_fitted_unexplained(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, rank: int = 128,
                              resolution: int = 32, seed: int = 0) -> tuple[np.ndarray, RegenerationModel]:
-    """u_i for every item of a stream (two-fold cross-fitted) and the model fitted on the whole stream."""
+    """u_i for every item of a stream (two-fold cross-fitted) and the model fitted on the whole stream.
+
+    Args:
+        images: the stream, uint8 N×C×H×W.
+        clusters: each item's deep cluster, int (N,).
+        n_clusters: M.
+        rank: r of the refinement basis.
+        resolution: the working resolution.
+        seed: the folds' seed.
+
+    Returns:
+        (u float (N,) in [0, 1], the model fitted on all N items).
+
+    >>> images = torch.randint(0, 256, (16, 3, 4, 4), dtype=torch.uint8)
+    >>> u, model = cross_fitted_unexplained(images, np.arange(16) % 2, 2, rank=4, resolution=4)
+    >>> u.shape, model.basis.shape
+    ((16,), torch.Size([4, 48]))
+    """
     x = pixel_vectors(images, resolution)
     fold = np.random.default_rng(seed).integers(0, 2, len(x))
     u = np.ones(len(x))  # a one-item stream has nothing else to learn from: fully unexplained

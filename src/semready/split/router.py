@@ -1,8 +1,8 @@
 """Route new items through a trained run, one batch at a time: cluster, confidence, learnability, split.
 
->>> router = Router.from_run("runs/demo")
->>> routed = router.route_batch(images)   # uint8 N×3×H×W
->>> routed.split                          # "learnable" / "memorizable" per item
+>>> router = Router.from_run("runs/demo")  # doctest: +SKIP
+>>> routed = router.route_batch(images)    # doctest: +SKIP
+>>> routed.split                           # doctest: +SKIP
 
 The learnability score is the run's (``rank.score``: regen, with the regen model fitted on the training stream,
 or paper, with the training clusters' confidences); the threshold is the run's current split (split.json).
@@ -26,6 +26,15 @@ from semready.teacher.infer import TrainedRun, load_run
 
 @dataclass
 class RoutedBatch:
+    """The routing of one batch of N items.
+
+    Attributes:
+        clusters: each item's deep cluster, int (N,).
+        confidence: c_i = max_l P_il (eq. 3), float (N,).
+        learnability: s_i in [0, 1], float (N,).
+        split: ``"learnable"`` / ``"memorizable"`` per item, str (N,).
+    """
+
     clusters: np.ndarray
     confidence: np.ndarray
     learnability: np.ndarray
@@ -34,6 +43,15 @@ class RoutedBatch:
 
 @dataclass
 class Router:
+    """A trained run's teacher, split threshold and learnability score, applied to new batches.
+
+    Attributes:
+        run: the loaded teacher.
+        threshold: learnable iff learnability ≥ threshold (split.json, else the default floor).
+        cluster_confidence: C_l of the training clusters, float (M,) (the ``paper`` score).
+        regen: the regen model fitted on the training stream, or None under the ``paper`` score.
+    """
+
     run: TrainedRun
     threshold: float
     cluster_confidence: np.ndarray
@@ -41,6 +59,15 @@ class Router:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "auto") -> Router:
+        """The router of a trained, split run.
+
+        Args:
+            run_dir: the run folder.
+            device: see :func:`~semready.teacher.device.resolve_device`.
+
+        Returns:
+            The router.
+        """
         run = load_run(run_dir, device)
         files = RunDir(run.run_dir)
         regen = None
@@ -53,6 +80,14 @@ class Router:
                    regen)
 
     def route_batch(self, images: torch.Tensor) -> RoutedBatch:
+        """Cluster, confidence, learnability and split of one batch.
+
+        Args:
+            images: uint8 N×C×H×W, of the run's image shape.
+
+        Returns:
+            :class:`RoutedBatch`.
+        """
         a = self.run.assign_batch(images)
         if self.regen is not None:
             learn = 1.0 - self.regen.unexplained_images(images, a.clusters)

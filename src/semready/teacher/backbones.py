@@ -19,7 +19,14 @@ def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """Four conv blocks (width w, 2w, 4w, 8w), max-pooled, then global average pooling -> 8w features."""
+    """Four conv blocks (width w, 2w, 4w, 8w), max-pooled, then global average pooling -> 8w features.
+
+    Args:
+        width: w, the channels of the first block.
+
+    >>> SmallCNN(width=4)(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 32])
+    """
 
     def __init__(self, width: int = 32):
         super().__init__()
@@ -31,11 +38,22 @@ class SmallCNN(nn.Module):
         self.out_dim = 8 * w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of a batch.
+
+        Args:
+            x: images, float N×3×H×W.
+
+        Returns:
+            float N×8w.
+        """
         return self.body(x).mean(dim=(2, 3))
 
 
 class CifarResNet18(nn.Module):
-    """torchvision's ResNet-18 with the CIFAR stem (3×3 stride-1 conv, no max-pool) and no classifier."""
+    """torchvision's ResNet-18 with the CIFAR stem (3×3 stride-1 conv, no max-pool) and no classifier.
+
+    ``out_dim`` is 512; weights are randomly initialised (nothing is downloaded).
+    """
 
     def __init__(self):
         super().__init__()
@@ -47,6 +65,14 @@ class CifarResNet18(nn.Module):
         self.out_dim = 512
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of a batch.
+
+        Args:
+            x: images, float N×3×H×W.
+
+        Returns:
+            float N×512.
+        """
         return self.net(x)
 
 
@@ -54,7 +80,14 @@ BACKBONES = ("small_cnn", "resnet18")
 
 
 def build_backbone(name: str, width: int = 32) -> nn.Module:
-    """A backbone by name (one of :data:`BACKBONES`); ``width`` sizes ``small_cnn``. It has ``out_dim``.
+    """A backbone ψ by name; it has an ``out_dim`` attribute (its feature size F).
+
+    Args:
+        name: one of :data:`BACKBONES`.
+        width: the first block's channels of ``small_cnn`` (ignored by ``resnet18``).
+
+    Returns:
+        A module mapping images N×3×H×W to features N×F.
 
     >>> build_backbone("small_cnn", width=8)(torch.zeros(2, 3, 32, 32)).shape
     torch.Size([2, 64])

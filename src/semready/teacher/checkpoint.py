@@ -28,6 +28,16 @@ FORMAT_VERSION = 1
 
 def save_checkpoint(run_dir: Path, teacher: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                     state: dict[str, Any]) -> None:
+    """Write ``checkpoint.safetensors`` (tensors + state header) atomically, then ``state.json``.
+
+    Args:
+        run_dir: the run folder (must exist).
+        teacher: the plain (not DDP-wrapped) teacher; saved under ``teacher.*``.
+        optimizer: its SGD momentum buffers are saved under ``optim.<i>.momentum_buffer``; None saves none.
+        state: the JSON-serialisable position and log (``format_version`` is added).
+
+    >>> save_checkpoint(Path("runs/x"), teacher, optimizer, trainer.state())  # doctest: +SKIP
+    """
     tensors = {f"teacher.{k}": v.detach().cpu().contiguous() for k, v in teacher.state_dict().items()}
     if optimizer is not None:
         for i, s in optimizer.state_dict()["state"].items():
@@ -41,8 +51,18 @@ def save_checkpoint(run_dir: Path, teacher: torch.nn.Module, optimizer: torch.op
 
 
 def read_tensors(path: Path, fix: str = "retrain") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """All tensors and the header metadata of a safetensors file; anything else (a pickle, a truncated or
-    foreign file) is a :class:`SemreadyError`. Never unpickles."""
+    """All tensors and the header metadata of a safetensors file. Never unpickles.
+
+    Args:
+        path: the file.
+        fix: the end of the error message (what the user should do).
+
+    Returns:
+        (name -> tensor, header metadata name -> text).
+
+    Raises:
+        SemreadyError: the file is not safetensors (a pickle, a truncated or foreign file).
+    """
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -62,6 +82,14 @@ def _check_state(state: Any, source: str) -> dict[str, Any]:
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
+    """The run's ``state.json`` (position, per-epoch log, image shape), checked for this format version.
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The state dict.
+    """
     path = RunDir(run_dir).state
     if not path.is_file():
         raise SemreadyError(f"{run_dir} holds no trained teacher ({path.name} missing): run `semready train "
@@ -72,7 +100,18 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 
 def load_checkpoint(run_dir: Path, teacher: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Restore tensors into ``teacher`` (and ``optimizer``); return the state. Never unpickles."""
+    """Restore tensors into ``teacher`` (and ``optimizer``); return the state. Never unpickles.
+
+    Args:
+        run_dir: the run folder.
+        teacher: a teacher of the run's config (shapes must match exactly).
+        optimizer: receives the saved SGD momentum buffers; None skips them.
+
+    Returns:
+        The state: from the checkpoint's header, else from ``state.json``.
+
+    >>> state = load_checkpoint(Path("runs/demo"), Teacher.from_config(cfg))  # doctest: +SKIP
+    """
     run = RunDir(run_dir)
     path = run.checkpoint
     if not path.is_file():
@@ -87,7 +126,7 @@ def load_checkpoint(run_dir: Path, teacher: torch.nn.Module,
         except json.JSONDecodeError:
             raise SemreadyError(f"{path} holds a corrupt state header: retrain") from None
         state = _check_state(state, str(path))
-    else:  # written before the state moved into the checkpoint
+    else:  # a checkpoint without a state header: its state is in state.json
         state = read_state(run_dir)
     model_sd = {k[len("teacher."):]: v for k, v in tensors.items() if k.startswith("teacher.")}
     try:

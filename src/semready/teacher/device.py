@@ -8,7 +8,13 @@ from semready.errors import SemreadyError
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto (CUDA when visible, else the CPU), cpu, cuda, cuda:N or mps; an absent device is a clear error.
+    """A device name resolved to a :class:`torch.device`; an absent device is a one-line error.
+
+    Args:
+        name: ``auto`` (CUDA when visible, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    Returns:
+        The device.
 
     >>> resolve_device("cpu")
     device(type='cpu')

@@ -26,6 +26,15 @@ from semready.teacher.views import prepare_eval
 
 @dataclass
 class Assignment:
+    """The teacher's reading of N items.
+
+    Attributes:
+        clusters: l(i) = argmax φ(z_i), int64 (N,).
+        confidence: c_i = max_l P_il, float (N,).
+        probabilities: P_il (eq. 3), float N×M, rows summing to 1.
+        features: backbone features, float N×F, when asked for (else None).
+    """
+
     clusters: np.ndarray      # int64 N
     confidence: np.ndarray    # float N, max_l P_il
     probabilities: np.ndarray  # float N×M, P_il (eq. 3)
@@ -34,6 +43,19 @@ class Assignment:
 
 @dataclass
 class TrainedRun:
+    """A trained teacher loaded from its run folder, in eval mode on ``device``.
+
+    Attributes:
+        run_dir: the run folder.
+        cfg: its config.
+        teacher: the loaded :class:`~semready.teacher.model.Teacher`.
+        device: where it runs.
+        image_shape: C×H×W of the items it was trained on; items routed through it must match.
+
+    >>> run = load_run("runs/demo", device="cpu")  # doctest: +SKIP
+    >>> run.assign_all(images).clusters            # doctest: +SKIP
+    """
+
     run_dir: Path
     cfg: SemreadyConfig
     teacher: Teacher
@@ -42,8 +64,14 @@ class TrainedRun:
     _bank_cache: tuple | None = field(default=None, init=False, repr=False)
 
     def bank_membership(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bank's keys and their hard cluster membership (K×M one-hot), computed once while neither the
-        bank nor the prototypes change (tracked by the tensors' in-place version counters)."""
+        """The bank's keys and their hard cluster membership, cached while neither changes.
+
+        Recomputed only when the bank or the prototypes change (tracked by the tensors' in-place version
+        counters).
+
+        Returns:
+            (keys float K×d, one-hot membership float K×M, the hard C_l of eq. 3).
+        """
         keys = self.teacher.bank.valid_keys()
         protos = self.teacher.cluster_head.prototypes
         version = (self.teacher.bank.keys._version, protos._version, keys.shape[0], protos.device)
@@ -54,7 +82,15 @@ class TrainedRun:
 
     @torch.no_grad()
     def assign_batch(self, images: torch.Tensor, with_features: bool = False) -> Assignment:
-        """Route one uint8 batch N×3×H×W through the teacher."""
+        """Cluster, confidence (eq. 3) and P_il of one batch.
+
+        Args:
+            images: uint8 N×C×H×W; C×H×W must equal ``image_shape``.
+            with_features: also return the backbone features.
+
+        Returns:
+            :class:`Assignment` of the N items (numpy, on the CPU).
+        """
         if tuple(images.shape[1:]) != self.image_shape:
             raise SemreadyError(
                 f"items are {tuple(images.shape[1:])} (C×H×W) but the teacher was trained on {self.image_shape}: "
@@ -73,10 +109,29 @@ class TrainedRun:
         )
 
     def assign_stream(self, batches: Iterable[torch.Tensor], with_features: bool = False) -> Iterator[Assignment]:
+        """:meth:`assign_batch` over an iterable of uint8 batches, lazily (constant memory).
+
+        Args:
+            batches: uint8 n×C×H×W tensors.
+            with_features: also return the backbone features.
+
+        Returns:
+            An iterator of one :class:`Assignment` per batch.
+        """
         for images in batches:
             yield self.assign_batch(images, with_features)
 
     def assign_all(self, images: torch.Tensor, batch_size: int = 512, with_features: bool = False) -> Assignment:
+        """:meth:`assign_batch` over a whole stream in batches, concatenated.
+
+        Args:
+            images: uint8 N×C×H×W.
+            batch_size: items per forward pass.
+            with_features: also return the backbone features.
+
+        Returns:
+            :class:`Assignment` of all N items.
+        """
         parts = list(self.assign_stream((images[i:i + batch_size] for i in range(0, len(images), batch_size)),
                                         with_features))
         return Assignment(
@@ -88,7 +143,17 @@ class TrainedRun:
 
 
 def load_run(run_dir: str | Path, device: str = "auto") -> TrainedRun:
-    """Load a trained teacher from a run directory (config.yaml + checkpoint.safetensors + state.json)."""
+    """Load a trained teacher from a run directory (config.yaml + checkpoint.safetensors + state.json).
+
+    Args:
+        run_dir: the run folder.
+        device: see :func:`~semready.teacher.device.resolve_device`.
+
+    Returns:
+        :class:`TrainedRun`, in eval mode.
+
+    >>> run = load_run("runs/demo", device="cpu")  # doctest: +SKIP
+    """
     run_dir = Path(run_dir)
     cfg = RunDir(run_dir).read_config()
     teacher = Teacher.from_config(cfg)

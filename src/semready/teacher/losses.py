@@ -15,6 +15,13 @@ from torch import nn
 def entropy(p: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Shannon entropy in nats along ``dim`` of probabilities ``p`` (0·log 0 taken as 0).
 
+    Args:
+        p: probabilities, any shape, summing to 1 along ``dim``.
+        dim: the distribution's axis.
+
+    Returns:
+        ``p``'s shape without ``dim``, nats.
+
     >>> round(float(entropy(torch.tensor([0.5, 0.5]))), 4)
     0.6931
     """
@@ -39,6 +46,9 @@ def cluster_aware_negative_mask(
 
     Returns:
         bool B×K, True where the key is a negative of the query.
+
+    >>> cluster_aware_negative_mask(torch.tensor([0, 1]), torch.tensor([0, 1, 1]), min_negatives=2).tolist()
+    [[False, True, True], [True, True, True]]
     """
     k = bank_labels.numel()
     if clusters is None:
@@ -51,7 +61,16 @@ def cluster_aware_negative_mask(
 
 
 def similarity_logits(a: torch.Tensor, bank_keys: torch.Tensor, tau: float) -> torch.Tensor:
-    """cos(a_i, b̃_j)/τ for every query and bank key, B×K: computed once per step, shared by eq. 2 and eq. 3."""
+    """cos(a_i, b̃_j)/τ for every query and bank key: computed once per step, shared by eq. 2 and eq. 3.
+
+    Args:
+        a: queries, float B×d, unit rows.
+        bank_keys: stale keys b̃, float K×d, unit rows.
+        tau: τ.
+
+    Returns:
+        float B×K.
+    """
     return a @ bank_keys.t() / tau
 
 
@@ -66,8 +85,21 @@ def instance_discrimination(
     """L_I, eq. 2, averaged over the batch: InfoNCE of query a_i against its key b_i and the stale keys b̃.
 
     L_I(X_i) = −log exp(cos(a_i, b_i)/τ) / Σ_{b̃ ∈ B̃_i ∪ {b_i}} exp(cos(a_i, b̃)/τ).
-    ``negative_mask`` (B×K, True = in B̃_i) restricts the negatives; None uses the whole bank. ``logits``:
-    :func:`similarity_logits` of (a, bank_keys, tau) when already computed.
+
+    Args:
+        a: queries a_i, float B×d, unit rows.
+        b: their keys b_i, float B×d, unit rows.
+        bank_keys: stale keys b̃, float K×d, unit rows.
+        tau: τ.
+        negative_mask: bool B×K, True = in B̃_i; None uses the whole bank.
+        logits: :func:`similarity_logits` of (a, bank_keys, tau) when already computed, B×K.
+
+    Returns:
+        A scalar, nats.
+
+    >>> a = torch.eye(2)
+    >>> round(float(instance_discrimination(a, a, -a, tau=1.0)), 4)  # log(e + 1 + 1/e) − 1
+    0.4076
     """
     pos = (a * b).sum(dim=1, keepdim=True) / tau
     neg = similarity_logits(a, bank_keys, tau) if logits is None else logits
@@ -83,7 +115,20 @@ def cluster_probabilities(a: torch.Tensor, bank_keys: torch.Tensor, membership: 
 
     ``membership`` is K×M: one-hot rows give eq. 3 exactly (hard clusters C_l); soft rows (the cluster head's
     softmax) give its differentiable relaxation, through which the decision boundaries of φ learn by backprop.
-    Rows of the result sum to 1. Shape B×M. ``logits``: :func:`similarity_logits` when already computed.
+
+    Args:
+        a: queries a_i, float B×d, unit rows.
+        bank_keys: stale keys b̃, float K×d, unit rows.
+        membership: each key's cluster, float K×M, rows summing to 1.
+        tau: τ.
+        logits: :func:`similarity_logits` of (a, bank_keys, tau) when already computed, B×K.
+
+    Returns:
+        P_il, float B×M, rows summing to 1.
+
+    >>> keys = torch.eye(2)
+    >>> cluster_probabilities(keys, keys, torch.eye(2), tau=1.0).sum(dim=1).tolist()
+    [1.0, 1.0]
     """
     logits = similarity_logits(a, bank_keys, tau) if logits is None else logits
     weights = torch.softmax(logits, dim=1)  # exp(cos/τ) / Σ over all keys: the common denominator of eq. 3
@@ -97,7 +142,10 @@ def cluster_discrimination(p: torch.Tensor) -> torch.Tensor:
         p: P_il, B×M, rows summing to 1.
 
     Returns:
-        A scalar.
+        A scalar, nats.
+
+    >>> round(float(cluster_discrimination(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))), 4)  # (ln 2 + 0) / 2
+    0.3466
     """
     return entropy(p, dim=1).mean()
 
@@ -108,24 +156,69 @@ def marginal_entropy_deficit(p: torch.Tensor) -> torch.Tensor:
     L_D alone is minimised by putting everything in one cluster. Maximising the entropy of the marginal
     cluster distribution (Contrastive Clustering, Li et al. 2021; SCAN, Van Gansbeke et al. 2020) prevents it.
     We write it as a deficit so that the term is ≥ 0 and reads "how far from balanced".
+
+    Args:
+        p: soft cluster assignments, float N×M, rows summing to 1.
+
+    Returns:
+        A scalar, nats.
+
+    >>> round(float(marginal_entropy_deficit(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))), 4)  # collapsed: log 2
+    0.6931
     """
     return math.log(p.shape[1]) - entropy(p.mean(dim=0))
 
 
 def normalized_marginal_entropy(labels: torch.Tensor, clusters: int) -> float:
-    """H(cluster sizes)/log M in [0, 1] for hard labels: 1 = balanced, 0 = collapsed to one cluster."""
+    """H(cluster sizes)/log M in [0, 1] for hard labels: 1 = balanced, 0 = collapsed to one cluster.
+
+    Args:
+        labels: each item's cluster, int (N,).
+        clusters: M.
+
+    Returns:
+        The normalised entropy.
+
+    >>> normalized_marginal_entropy(torch.tensor([0, 1, 0, 1]), 2)
+    1.0
+    """
     return normalized_size_entropy(torch.bincount(labels, minlength=clusters))
 
 
 def normalized_size_entropy(sizes: torch.Tensor) -> float:
-    """H(sizes / Σ sizes)/log M for M cluster sizes (the collapse check logged every epoch)."""
+    """H(sizes / Σ sizes)/log M for M cluster sizes (the collapse check logged every epoch).
+
+    Args:
+        sizes: items per cluster, int (M,).
+
+    Returns:
+        The normalised entropy in [0, 1].
+
+    >>> normalized_size_entropy(torch.tensor([3, 3]))
+    1.0
+    """
     p = sizes.float() / sizes.sum().clamp_min(1)
     return float(entropy(p) / math.log(len(sizes)))
 
 
 def total_loss(l_i: torch.Tensor, l_d: torch.Tensor, anti: torch.Tensor, eta: float, epsilon: float,
                lam: float) -> torch.Tensor:
-    """L = η L_I + ε L_D (Sec. III-B) + λ · anti-collapse."""
+    """L = η L_I + ε L_D (Sec. III-B) + λ · anti-collapse.
+
+    Args:
+        l_i: L_I (eq. 2), scalar.
+        l_d: L_D (eq. 4), scalar.
+        anti: the anti-collapse term, scalar.
+        eta: η.
+        epsilon: ε.
+        lam: λ.
+
+    Returns:
+        A scalar.
+
+    >>> float(total_loss(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(0.5), 1.0, 1.0, 2.0))
+    4.0
+    """
     return eta * l_i + epsilon * l_d + lam * anti
 
 
@@ -169,6 +262,7 @@ class TeacherLoss(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, keys: torch.Tensor, query_clusters: torch.Tensor,
                 bank_logits: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The named terms of L for one step (see the class docstring for the arguments' shapes)."""
         zero = a.new_zeros(())
         l_d = anti = zero
         mask = None

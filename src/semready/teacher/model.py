@@ -77,7 +77,14 @@ class Teacher(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: SemreadyConfig) -> Teacher:
-        """The teacher a run's config describes (model, bank, loss, ω and bf16 settings)."""
+        """The teacher a run's config describes (model, bank, loss, ω and bf16 settings).
+
+        Args:
+            cfg: the run's config.
+
+        Returns:
+            A freshly initialised :class:`Teacher` on the CPU.
+        """
         m, loss = cfg.model, cfg.loss
         criterion = TeacherLoss(loss.tau, loss.eta, loss.epsilon, cluster_loss=loss.cluster_loss,
                                 anti_collapse=loss.anti_collapse, anti_collapse_weight=loss.anti_collapse_weight,
@@ -89,11 +96,16 @@ class Teacher(nn.Module):
 
     @property
     def clusters(self) -> int:
+        """M, the number of deep clusters."""
         return self.cluster_head.prototypes.shape[0]
 
     def use_engines(self, query: nn.Module | None = None, momentum: nn.Module | None = None) -> None:
-        """Run the step through other callables for the two encoders (e.g. their torch.compile'd versions);
-        None restores the plain encoder."""
+        """Run the step through other callables for the two encoders (e.g. their torch.compile'd versions).
+
+        Args:
+            query: replaces ψ_κ in the step; None restores the plain encoder.
+            momentum: replaces ψ_κ̃ in the step; None restores the plain momentum encoder.
+        """
         self._engines = (self.encoder if query is None else query,
                          self.momentum_encoder if momentum is None else momentum)
 
@@ -130,6 +142,9 @@ class Teacher(nn.Module):
         keys = self.bank.valid_keys().clone()
         bank_logits = None
         if clusters_active:
+            if len(keys) == 0:
+                raise ValueError("the memory bank holds no keys yet: fill it first (Trainer.prime_bank, or "
+                                 "Teacher.enqueue(Teacher.keys_of(x))) or step with clusters_active=False")
             # organises the bank per cluster C_l; a gradient flows into φ only when eq. 3-4 are on
             bank_logits = self.cluster_head(keys)
             if not self.criterion.cluster_loss:
@@ -145,19 +160,37 @@ class Teacher(nn.Module):
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
-        """Write this step's keys into the bank (FIFO); under DDP every rank's keys, in rank order."""
+        """Write this step's keys into the bank (FIFO); under DDP every rank's keys, in rank order.
+
+        Args:
+            keys: b_i, float B×d, unit rows.
+        """
         self.bank.enqueue(distributed.all_gather_cat(keys, self.dist))
 
     @torch.no_grad()
     def keys_of(self, x: torch.Tensor) -> torch.Tensor:
-        """ψ_κ̃(x) in train mode, float32: the keys the bank is primed with."""
+        """ψ_κ̃(x) in train mode: the keys the bank is primed with.
+
+        Args:
+            x: images, float N×3×H×W, standardised.
+
+        Returns:
+            float32 N×d, unit rows.
+        """
         self.momentum_encoder.train()
         with self._autocast(x):
             return self._engines[1](x).float()
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(backbone features, embedding) from the momentum encoder, the smoother of the two encoders."""
+        """Backbone features and embedding from the momentum encoder, the smoother of the two encoders.
+
+        Args:
+            x: images, float N×3×H×W, standardised (:func:`~semready.teacher.views.prepare_eval`).
+
+        Returns:
+            (features float N×F, embedding float N×d with unit rows).
+        """
         return self.momentum_encoder.features_and_embedding(x)
 
 

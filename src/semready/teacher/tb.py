@@ -15,6 +15,7 @@ SCALARS = ("loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clu
 
 
 def available() -> bool:
+    """Whether the optional ``tensorboard`` package is installed."""
     try:
         import torch.utils.tensorboard  # noqa: F401  (needs the tensorboard package)
     except ImportError:
@@ -23,7 +24,15 @@ def available() -> bool:
 
 
 class EpochWriter:
-    """Writes one epoch row of log.csv as TensorBoard events; a no-op without tensorboard."""
+    """Writes one epoch row of log.csv as TensorBoard events; a no-op without tensorboard.
+
+    Args:
+        run_dir: the run folder; events go to its ``tb/``.
+        first_epoch: the epochs already completed (a resumed run drops later events).
+
+    >>> tb = EpochWriter(Path("runs/x"), first_epoch=0)  # doctest: +SKIP
+    >>> tb.write(trainer.log[-1]); tb.close()           # doctest: +SKIP
+    """
 
     def __init__(self, run_dir: Path, first_epoch: int):
         self._w: Any = None
@@ -34,6 +43,11 @@ class EpochWriter:
             self._w = SummaryWriter(str(RunDir(run_dir).tb), purge_step=first_epoch + 1 if first_epoch else None)
 
     def write(self, row: dict) -> None:
+        """Log one epoch: the :data:`SCALARS` and the cluster sizes as a histogram over cluster indices.
+
+        Args:
+            row: one epoch row of the training log (``epoch``, the scalars, ``cluster_sizes``).
+        """
         if self._w is None:
             return
         step = row["epoch"]
@@ -51,5 +65,6 @@ class EpochWriter:
         self._w.flush()
 
     def close(self) -> None:
+        """Flush and close the event file."""
         if self._w is not None:
             self._w.close()

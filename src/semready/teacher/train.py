@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from semready.config import SemreadyConfig
 from semready.data import ImageData
 from semready.errors import SemreadyError
+from semready.progress import progress_bars
 from semready.rundir import RunDir
 from semready.teacher import distributed
 from semready.teacher.checkpoint import load_checkpoint, save_checkpoint
@@ -42,11 +43,14 @@ from semready.teacher.views import two_views
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The CPU generator of one epoch's permutation and views, seeded by (seed, epoch) so a resume replays it."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
 @dataclass
 class StepOutput:
+    """One step's detached loss terms (:data:`LOSS_TERMS`, float (4,)) and key clusters, int (B,)."""
+
     losses: torch.Tensor  # (loss, L_I, L_D, anti-collapse), detached, on the device: no sync per step
     key_clusters: torch.Tensor
 
@@ -104,13 +108,16 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------------------
     def clusters_active(self) -> bool:
+        """Whether warm-up is over (cluster-aware negatives and L_D on)."""
         return self.epoch >= self.cfg.train.warmup_epochs
 
     def views(self, images: torch.Tensor, gen: torch.Generator, shard: bool = True
               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """χ1, χ2 of a global batch, computed on the device. Under DDP (and ``shard``) a rank moves and perturbs
-        only its slice, with the random parameters of the whole batch: every rank's generator stays in step,
-        and the slices together are the views one process would make of the whole batch."""
+        """χ1, χ2 of a uint8 global batch N×3×H×W with the epoch's ``gen``, computed on the device.
+
+        Under DDP (and ``shard``) a rank moves and perturbs only its slice, with the random parameters of the whole
+        batch: every rank's generator stays in step, and the slices together are the views one process would make
+        of the whole batch. Returns (χ1, χ2), float n×3×H×W each, standardised; n = N/world when sharded."""
         n, start = len(images), 0
         if shard and self.dist.enabled:
             start = self.dist.rank * n // self.dist.world
@@ -121,16 +128,19 @@ class Trainer:
         return x1, x2
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        """A uint8 batch on the training device (through pinned memory on CUDA, asynchronously)."""
         if self.device.type == "cuda":
             return images.pin_memory().to(self.device, non_blocking=True)
         return images.to(self.device)
 
     def train_step(self, images: torch.Tensor, gen: torch.Generator) -> StepOutput:
+        """One SGD step on a uint8 global batch N×3×H×W: its views from ``gen``, then :meth:`step_on_views`."""
         return self.step_on_views(*self.views(images, gen))
 
     def step_on_views(self, x1: torch.Tensor, x2: torch.Tensor, clusters_active: bool | None = None) -> StepOutput:
-        """One SGD step of the teacher on prepared views. ``clusters_active`` defaults to the schedule's (False
-        during warm-up)."""
+        """One SGD step of the teacher on prepared views x1, x2 (float B×3×H×W).
+
+        ``clusters_active`` defaults to the schedule's (False during warm-up)."""
         active = self.clusters_active() if clusters_active is None else clusters_active
         out = self.model(x1, x2, clusters_active=active)
         loss = out.losses["loss"]
@@ -142,6 +152,7 @@ class Trainer:
         return StepOutput(torch.stack([out.losses[k] for k in LOSS_TERMS]).detach(), out.key_clusters)
 
     def check_finite(self, loss: torch.Tensor) -> None:
+        """Raise a one-line :class:`SemreadyError` when any loss value is NaN or infinite."""
         if not bool(torch.isfinite(loss).all()):
             raise SemreadyError(f"training diverged (loss {loss.flatten()[0].item()}) at epoch {self.epoch + 1}: "
                                 "lower train.lr or check the data")
@@ -181,7 +192,7 @@ class Trainer:
     def revive_dead_clusters(self, sizes: torch.Tensor) -> int:
         """Move the prototype of every cluster that received no key this epoch onto a key of the largest
         cluster (split it). A dead prototype gets no gradient from eq. 3-4 or the anti-collapse term once its
-        softmax share is ~0, so without this it stays dead (seen in our first prototype)."""
+        softmax share is ~0, so without this it stays dead."""
         dead = torch.nonzero(sizes == 0, as_tuple=True)[0].tolist()
         if not dead:
             return 0
@@ -198,7 +209,8 @@ class Trainer:
         return len(dead)
 
     def lr_at(self, epoch: int) -> float:
-        """Cosine decay over the run; with a time budget, over whichever of epochs or minutes binds first."""
+        """The learning rate of ``epoch`` (0-based): cosine decay over the run; with a time budget, over whichever
+        of epochs or minutes binds first."""
         t = self.cfg.train
         if not t.cosine_schedule:
             return t.lr
@@ -208,6 +220,7 @@ class Trainer:
         return t.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
     def run_epoch(self, progress: Progress | None) -> dict:
+        """Train one epoch (LR from :meth:`lr_at`); return its log row (mean losses, sizes, entropy, speed)."""
         cfg = self.cfg
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.epoch)
@@ -235,6 +248,10 @@ class Trainer:
         for module in (self.teacher.encoder, self.teacher.momentum_encoder):
             distributed.average_buffers_(module, self.dist)  # per-rank BatchNorm statistics -> one model
         seconds = time.perf_counter() - t0
+        if self.dist.enabled:  # rank 0's clock for every rank: the schedule (lr_at) and the budget agree
+            clock = torch.tensor([seconds], dtype=torch.float64, device=self.device)
+            distributed.broadcast_([clock], self.dist)
+            seconds = float(clock.item())
         if progress:
             progress.remove_task(task)
         self.epoch += 1
@@ -255,10 +272,12 @@ class Trainer:
 
     # -- checkpoint ---------------------------------------------------------------------------------------
     def state(self, finished: bool = False) -> dict:
+        """The JSON state a checkpoint carries: position, elapsed seconds, data shape and per-epoch log."""
         return {"epoch": self.epoch, "step": self.step, "seconds": self.seconds, "finished": finished,
                 "image_shape": list(self.data.images.shape[1:]), "items": len(self.data), "log": self.log}
 
     def save(self, finished: bool = False) -> None:
+        """Write config.yaml, the checkpoint and log.csv (rank 0 only)."""
         if not self.dist.main:
             return
         # config.yaml is written with every checkpoint: a run killed in its first epoch leaves an empty
@@ -269,6 +288,7 @@ class Trainer:
         run.write_log(self.log)
 
     def resume(self) -> None:
+        """Restore the teacher, SGD state and position from the run's checkpoint; the data must match."""
         state = load_checkpoint(self.run_dir, self.teacher, self.optimizer)
         if list(self.data.images.shape[1:]) != state["image_shape"] or len(self.data) != state["items"]:
             raise SemreadyError(f"--resume: the data differs from the run's ({state['items']} items of "
@@ -278,7 +298,15 @@ class Trainer:
 
     # -- the whole run -----------------------------------------------------------------------------------
     def fit(self, resume: bool = False, on_epoch=None) -> list[dict]:
-        """Train to ``train.epochs``. Under torchrun the process group is left at the end (rank 0 goes on)."""
+        """Train to ``train.epochs``. Under torchrun the process group is left at the end (rank 0 goes on).
+
+        Args:
+            resume: continue from the run's checkpoint instead of starting afresh.
+            on_epoch: called with each epoch's log row (rank 0 only).
+
+        Returns:
+            The per-epoch log rows.
+        """
         main = self.dist.main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -291,7 +319,7 @@ class Trainer:
         budget = self.cfg.train.max_minutes
         tb = EpochWriter(self.run_dir, self.epoch) if main else None
         try:
-            with _progress(self.progress and main) as progress:
+            with progress_bars(self.progress and main) as progress:
                 while self.epoch < self.cfg.train.epochs:
                     if self.epoch == self.cfg.train.warmup_epochs > 0:
                         self.seed_prototypes()
@@ -312,6 +340,10 @@ class Trainer:
                     distributed.broadcast_([stop], self.dist)
                     if stop.item():
                         break
+        except BaseException:
+            if self.dist.enabled:  # leave the process group; no barrier: another rank may not be there
+                distributed.teardown(barrier=False)
+            raise
         finally:
             if tb:
                 tb.close()
@@ -338,6 +370,7 @@ def _ddp(teacher: Teacher, info: distributed.DistInfo, device: torch.device) -> 
 
 
 def validate_data_for_training(data: ImageData, cfg: SemreadyConfig) -> None:
+    """Refuse data too small to train on: at least 2 items and at least M (one-line errors)."""
     n, m = len(data), cfg.model.clusters
     if n == 0:
         raise SemreadyError(f"dataset {data.spec} is empty: point --data at a source with items")
@@ -347,21 +380,6 @@ def validate_data_for_training(data: ImageData, cfg: SemreadyConfig) -> None:
     if n < max(m, 2):
         raise SemreadyError(f"dataset {data.spec} has {n} items but {m} clusters were asked for: use more "
                             f"items or fewer --clusters")
-
-
-class _NullProgress:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NullProgress()
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
 
 
 __all__ = ["Trainer", "epoch_generator", "validate_data_for_training"]

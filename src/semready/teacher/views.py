@@ -4,9 +4,9 @@ torchvision's transforms v2 draw one set of random parameters per call, so appli
 would share its crop and its jitter. We therefore draw the parameters per item and apply the same
 operations as v2's ``RandomResizedCrop``, ``RandomHorizontalFlip``, ``ColorJitter`` and ``RandomGrayscale``
 in a vectorised way: one ``grid_sample`` for crop+flip, per-item 3×3 colour matrices for saturation and hue
-(hue as a rotation in YIQ space), and v2's own ``rgb_to_grayscale`` kernel. The cost is a few percent of a
-training step (measured in ``benchmarks/``). Colour operations run in a fixed order (brightness, contrast,
-saturation, hue), not v2's random order.
+(hue as a rotation in YIQ space), and v2's own ``rgb_to_grayscale`` kernel. The cost is a small share of a
+training step (``benchmarks/speed.py``, docs/benchmarks.md). Colour operations run in a fixed order
+(brightness, contrast, saturation, hue), not v2's random order.
 """
 
 from __future__ import annotations
@@ -28,16 +28,31 @@ _YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N×3×H×W in [0, 255] -> float32 in [0, 1]."""
+    """uint8 N×3×H×W in [0, 255] -> float32 N×3×H×W in [0, 1].
+
+    >>> to_float(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)).max().item()
+    1.0
+    """
     return images.float().div_(255.0)
 
 
 def standardize(x: torch.Tensor) -> torch.Tensor:
+    """(x − MEAN)/STD for float images in [0, 1], any shape: the encoder's input scale."""
     return (x - MEAN) / STD
 
 
 def prepare_eval(images: torch.Tensor) -> torch.Tensor:
-    """The deterministic input used for embedding and routing (no perturbation)."""
+    """The deterministic input used for embedding and routing (no perturbation).
+
+    Args:
+        images: uint8 N×3×H×W.
+
+    Returns:
+        float32 N×3×H×W, standardised.
+
+    >>> prepare_eval(torch.zeros(1, 3, 2, 2, dtype=torch.uint8)).min().item()
+    -2.0
+    """
     return standardize(to_float(images))
 
 
@@ -47,12 +62,24 @@ class Draws:
 
     Under DDP each process perturbs only its share of the global batch, yet draws the parameters of the whole
     batch: its share is perturbed exactly as in one process perturbing everything, and the generator stays in
-    step on every rank."""
+    step on every rank.
+
+    Args:
+        gen: the CPU generator (None: torch's global one).
+        total: the items of the whole batch.
+        part: the items kept.
+        device: where the drawn values go.
+
+    >>> d = Draws(torch.Generator().manual_seed(0), total=4, part=slice(2, 4))
+    >>> d.uniform(0.0, 1.0).shape
+    torch.Size([2])
+    """
 
     def __init__(self, gen: torch.Generator | None, total: int, part: slice = slice(None), device=None):
         self.gen, self.total, self.part, self.device = gen, total, part, device
 
     def uniform(self, low: float, high: float) -> torch.Tensor:
+        """One value per kept item, uniform in [low, high), float (len(part),), on ``device``."""
         return (torch.rand(self.total, generator=self.gen)[self.part] * (high - low) + low).to(self.device)
 
 
@@ -63,7 +90,17 @@ def _draws(rng: Draws | torch.Generator | None, x: torch.Tensor) -> Draws:
 def random_resized_crop_flip(
     x: torch.Tensor, scale_min: float, flip_p: float, gen: Draws | torch.Generator | None = None
 ) -> torch.Tensor:
-    """Per-item RandomResizedCrop (area scale in [scale_min, 1], aspect ratio in [3/4, 4/3]) + horizontal flip."""
+    """Per-item RandomResizedCrop (area scale in [scale_min, 1], aspect ratio in [3/4, 4/3]) + horizontal flip.
+
+    Args:
+        x: float N×3×H×W in [0, 1].
+        scale_min: the smallest crop area, as a fraction of the image.
+        flip_p: the probability of a horizontal flip.
+        gen: the per-item draws, or a generator to draw them from.
+
+    Returns:
+        float N×3×H×W (same size: crops are resampled bilinearly).
+    """
     n, device, draw = x.shape[0], x.device, _draws(gen, x).uniform
     area = draw(scale_min, 1.0)
     log_ratio = draw(math.log(3 / 4), math.log(4 / 3))
@@ -83,7 +120,16 @@ def random_resized_crop_flip(
 
 
 def color_jitter(x: torch.Tensor, cfg: ViewsConfig, gen: Draws | torch.Generator | None = None) -> torch.Tensor:
-    """Per-item ColorJitter(brightness, contrast, saturation, hue), applied with probability ``jitter_p``."""
+    """Per-item ColorJitter(brightness, contrast, saturation, hue), applied with probability ``jitter_p``.
+
+    Args:
+        x: float N×3×H×W in [0, 1].
+        cfg: the jitter strengths and ``jitter_p``.
+        gen: the per-item draws, or a generator to draw them from.
+
+    Returns:
+        float N×3×H×W in [0, 1].
+    """
     n, device, draw = x.shape[0], x.device, _draws(gen, x).uniform
     apply = (draw(0.0, 1.0) < cfg.jitter_p).float()
 
@@ -110,6 +156,16 @@ def color_jitter(x: torch.Tensor, cfg: ViewsConfig, gen: Draws | torch.Generator
 
 
 def random_grayscale(x: torch.Tensor, p: float, gen: Draws | torch.Generator | None = None) -> torch.Tensor:
+    """Per-item RandomGrayscale: with probability ``p`` an item becomes its grey level on all three channels.
+
+    Args:
+        x: float N×3×H×W in [0, 1].
+        p: the probability per item.
+        gen: the per-item draws, or a generator to draw them from.
+
+    Returns:
+        float N×3×H×W.
+    """
     n = x.shape[0]
     pick = (_draws(gen, x).uniform(0.0, 1.0) < p).view(n, 1, 1, 1)
     return torch.where(pick, TF.rgb_to_grayscale(x, num_output_channels=3), x)
@@ -119,8 +175,19 @@ def perturb(images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None 
             share: tuple[int, int] | None = None) -> torch.Tensor:
     """One perturbation χ(X) of a uint8 batch, standardised for the encoder.
 
-    ``share=(start, total)``: ``images`` are items start, start+1, ... of a batch of ``total`` items (one DDP
-    process's slice of the global batch); they are perturbed exactly as they would be within that batch."""
+    Args:
+        images: uint8 N×3×H×W.
+        cfg: the perturbation settings.
+        gen: the CPU generator of the random parameters (None: torch's global one).
+        share: ``(start, total)``: ``images`` are items start, start+1, ... of a batch of ``total`` items (one DDP
+            process's slice of the global batch); they are perturbed exactly as they would be within that batch.
+
+    Returns:
+        float32 N×3×H×W, standardised.
+
+    >>> perturb(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), ViewsConfig(), torch.Generator().manual_seed(0)).shape
+    torch.Size([2, 3, 8, 8])
+    """
     x = to_float(images)
     start, total = share if share is not None else (0, x.shape[0])
     draws = Draws(gen, total, slice(start, start + x.shape[0]), x.device)
@@ -134,5 +201,15 @@ def two_views(
     images: torch.Tensor, cfg: ViewsConfig, gen: torch.Generator | None = None,
     share: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """χ1(X), χ2(X): two independent perturbations of every item of the batch (``share``: see :func:`perturb`)."""
+    """χ1(X), χ2(X): two independent perturbations of every item of the batch (Sec. III-A).
+
+    Args:
+        images: uint8 N×3×H×W.
+        cfg: the perturbation settings.
+        gen: the CPU generator (the second view continues its stream).
+        share: see :func:`perturb`.
+
+    Returns:
+        (χ1, χ2), float32 N×3×H×W each, standardised.
+    """
     return perturb(images, cfg, gen, share), perturb(images, cfg, gen, share)
