@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install demo test bench lint
+.PHONY: install demo test bench lint mutants
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -30,3 +30,11 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml; scores and survivors: docs/testing.md).
+mutants: $(STAMP)
+	$(BIN)/pip install -q -e '.[mutation]'
+	rm -rf mutants
+	# one thread per test process: torch thread pools do not survive the fork mutmut runs each mutant in
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python benchmarks/mutation_score.py

@@ -114,6 +114,15 @@ def test_kpis_by_hand():
     assert classical_impact(1e6 / (8 * 1472), np.array([2]), np.array([4]))[0] == pytest.approx(1e6 / 11776 / 2)
 
 
+def kl_by_hand(lang) -> float:
+    """KL(Λ‖ζ) parameter by parameter: ½·(v + (μ − μ0)² − 1 − ln v) with ζ's unit variance."""
+    b0 = 255 / math.sqrt(12) * math.sqrt(2 / math.pi)  # E|c| of a coefficient of uniform pixel noise
+    m = len(lang.logits)
+    terms = [(float(a), 1 / (float(c) + 1), -math.log(m)) for a, c in zip(lang.logits, lang.counts, strict=True)]
+    terms += [(float(ls), 1 / lang.n_items, math.log(b0)) for ls in lang.log_scales]
+    return sum(0.5 * (v + (mu - mu0) ** 2 - 1 - math.log(v)) for mu, v, mu0 in terms)
+
+
 def test_language_complexity_parts(small):
     x, y, _ = small
     lang = SemanticLanguage.build(x[:300], y[:300], 10, 30.0)
@@ -124,8 +133,22 @@ def test_language_complexity_parts(small):
                                  lang.shape, lang.fidelity_psnr_db, 10**12)
     ce = expected_cross_entropy(collapsed, rep, samples=2)
     assert ce == pytest.approx(lang.information_bits(rep).sum() * math.log(2), rel=1e-6)
-    g = language_complexity(lang, rep, beta=0.0)
-    assert g["gamma_nats"] == pytest.approx(g["cross_entropy_nats_per_item"] * len(rep))
+    # Γ̂ = E[cross-entropy] + β·KL, with the KL by the closed form for diagonal Gaussians computed here (docs/kpis.md:
+    # Λ = N(θ̂, 1/(n_l + 1) per logit, 1/n per ln b_j), ζ = N((−ln M, ln b_0), 1)) and a second β
+    kl = kl_by_hand(lang)
+    assert kl_to_prior(lang) == pytest.approx(kl, rel=1e-9)
+    ce_mc = expected_cross_entropy(lang, rep, samples=3, seed=1)
+    for beta in (0.0, 2.5):
+        g = language_complexity(lang, rep, beta=beta, samples=3, seed=1)
+        assert g["kl_nats"] == pytest.approx(kl, rel=1e-9)
+        assert g["gamma_nats"] == pytest.approx(ce_mc + beta * kl, rel=1e-9)
+        assert g["gamma_nats_per_item"] == pytest.approx((ce_mc + beta * kl) / len(rep), rel=1e-9)
+        assert g["cross_entropy_nats_per_item"] == pytest.approx(ce_mc / len(rep), rel=1e-9)
+        assert g["heldout_items"] == len(rep) and g["beta"] == beta
+    # on the collapsed Λ the cross-entropy part is the code length under θ̂, in nats
+    g = language_complexity(collapsed, rep, beta=1.0, samples=2)
+    assert g["gamma_nats"] == pytest.approx(lang.information_bits(rep).sum() * math.log(2) + kl_by_hand(collapsed),
+                                            rel=1e-6)
     # KL vanishes when Λ sits on ζ with unit variance
     at_prior = SemanticLanguage(lang.means, lang.basis, prior_mean(lang)[10:].float(), prior_mean(lang)[:10].float(),
                                 torch.zeros(10), lang.shape, 30.0, 1)

@@ -158,3 +158,77 @@ def test_shared_logits_and_counted_floor_give_the_same_losses():
     membership = torch.softmax(torch.randn(64, 4, generator=g), dim=1)
     assert torch.equal(cluster_probabilities(a, bank, membership, 0.1, logits),
                        cluster_probabilities(a, bank, membership, 0.1))
+
+
+def loop_mask(query_labels, bank_labels, floor):
+    """B̃_i by a plain loop: the keys of other clusters, or the whole bank when they number < min(floor, K)."""
+    k = len(bank_labels)
+    rows = []
+    for q in query_labels.tolist():
+        row = [int(bank_labels[j]) != q for j in range(k)]
+        rows.append(row if sum(row) >= min(floor, k) else [True] * k)
+    return rows
+
+
+@pytest.mark.parametrize("clusters", [None, 4], ids=["summed", "counted"])
+def test_negative_floor_at_its_edge(clusters):
+    bank_labels = torch.tensor([0, 0, 0, 1, 1, 2])  # K = 6; queries of 0, 1, 2 have 3, 4, 5 negatives
+    q = torch.tensor([0, 1, 2])
+    own = [[False, False, False, True, True, True], [True, True, True, False, False, True],
+           [True, True, True, True, True, False]]
+    full = [True] * 6
+    # floor 4: exactly 4 negatives keeps the mask, 3 (= floor − 1) falls back
+    assert cluster_aware_negative_mask(q, bank_labels, 4, clusters).tolist() == [full, own[1], own[2]]
+    # floor 5: now the row with 4 (= floor − 1) falls back too, the one with exactly 5 keeps its mask
+    assert cluster_aware_negative_mask(q, bank_labels, 5, clusters).tolist() == [full, full, own[2]]
+    assert cluster_aware_negative_mask(q, bank_labels, 3, clusters).tolist() == own
+    assert cluster_aware_negative_mask(q, bank_labels, 6, clusters).tolist() == [full, full, full]
+    for floor in range(0, 10):
+        assert cluster_aware_negative_mask(q, bank_labels, floor, clusters).tolist() == \
+            loop_mask(q, bank_labels, floor), floor
+
+
+@pytest.mark.parametrize("clusters", [None, 5], ids=["summed", "counted"])
+def test_negative_floor_is_capped_at_the_bank_size(clusters):
+    """min_negatives > K: a row whose every key is a negative (K of them) keeps its mask; K − 1 falls back.
+
+    (Without the cap the masks are the same — a row of K negatives is the whole bank — so what this pins is that
+    the cap is K, not less: a cap of K − 1 would keep the row of K − 1 negatives.)"""
+    bank_labels = torch.tensor([0, 0, 1, 1, 1, 2])  # K = 6
+    q = torch.tensor([4, 3, 2, 1, 0])  # 6, 6, 5, 3, 4 negatives: clusters 3 and 4 hold no key
+    for floor in (7, 100):
+        mask = cluster_aware_negative_mask(q, bank_labels, floor, clusters)
+        assert mask.tolist() == [[True] * 6] * 5
+        assert mask.tolist() == loop_mask(q, bank_labels, floor)
+    # at floor K the same holds; at floor K − 1 the row of K − 1 negatives keeps its own mask
+    assert cluster_aware_negative_mask(q, bank_labels, 6, clusters).tolist() == [[True] * 6] * 5
+    assert cluster_aware_negative_mask(q, bank_labels, 5, clusters)[2].tolist() == [True] * 5 + [False]
+    # a bank with a single cluster: K − 0 negatives for a foreign query, 0 for its own (falls back)
+    ones = torch.zeros(4, dtype=torch.long)
+    assert cluster_aware_negative_mask(torch.tensor([1, 0]), ones, 9, clusters).tolist() == [[True] * 4] * 2
+    assert cluster_aware_negative_mask(torch.tensor([1, 0]), ones, 0, clusters).tolist() == \
+        [[True] * 4, [False] * 4]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_summed_and_counted_masks_agree_with_a_loop_on_random_labels(seed):
+    g = torch.Generator().manual_seed(seed)
+    m, k, b = 5, 30, 20
+    bank_labels = torch.randint(m, (k,), generator=g)
+    if seed % 2:
+        bank_labels[bank_labels == 4] = 3  # an empty cluster: its queries have K negatives
+        bank_labels[:12] = 0  # a big cluster: its queries are starved under most floors
+    q = torch.randint(m, (b,), generator=g)
+    counts = {sum(int(x) != int(qi) for x in bank_labels) for qi in q}  # each row's negatives, counted by hand
+    assert len(counts) >= 3
+    mixed = 0
+    for floor in sorted({0, 1, k - 1, k, k + 1, 256} | counts | {c + 1 for c in counts}):  # at and past each edge
+        summed = cluster_aware_negative_mask(q, bank_labels, floor)
+        counted = cluster_aware_negative_mask(q, bank_labels, floor, clusters=m)
+        assert summed.dtype == counted.dtype == torch.bool and summed.shape == (b, k)
+        assert torch.equal(summed, counted), floor
+        expected = loop_mask(q, bank_labels, floor)
+        assert summed.tolist() == expected, floor
+        fell_back = [all(row) for row in expected]
+        mixed += any(fell_back) and not all(fell_back)
+    assert mixed >= len(counts) - 1  # the floors between the counts starve some rows and not others

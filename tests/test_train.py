@@ -1,12 +1,14 @@
 """Training end to end on a tiny real dataset: outputs, resume, ablations, collapse bookkeeping."""
 
 import csv
+import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from benchmarks.clustering import instance_only
@@ -98,16 +100,99 @@ def test_training_moves_the_encoder_and_ema_follows(tiny_cfg):
 
 
 @pytest.mark.parametrize("switch", ["cluster_aware_negatives", "cluster_loss", "anti_collapse"])
-def test_each_ablation_switch_trains(tmp_path, tiny_npz, switch):
-    over = tiny_overrides(tiny_npz, epochs=2)
+def test_each_ablation_switch_trains(tmp_path, tiny_npz, switch, monkeypatch):
+    from semready.teacher import losses
+
+    calls = []  # the step's calls of the cluster-aware mask (TeacherLoss calls it through the module's name)
+    real = losses.cluster_aware_negative_mask
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(losses, "cluster_aware_negative_mask", spy)
+    calls_by_epoch = []
+    over = tiny_overrides(tiny_npz, epochs=2)  # warm-up 1 epoch, then 1 epoch with clusters on
     section = "bank" if switch == "cluster_aware_negatives" else "loss"
     over.setdefault(section, {})[switch] = False
-    result = api.train(tmp_path / switch, build_config("quick", overrides=over), progress=False)
+    result = api.train(tmp_path / switch, build_config("quick", overrides=over), progress=False,
+                       on_epoch=lambda row: calls_by_epoch.append(len(calls)))
     log = result["log"]
+    steps = 120 // 32
+    assert [r["steps"] for r in log] == [steps, 2 * steps]
+    if switch == "cluster_aware_negatives":
+        assert calls_by_epoch == [0, 0]  # switched off: never, not even after warm-up
+    else:  # switched on: never during warm-up, once per step of epoch 2
+        assert calls_by_epoch == [0, steps]
+        assert all(len(q) == 32 and len(bank) == 96 and floor == 8 for q, bank, floor, *_ in calls)
     if switch == "cluster_loss":
         assert all(r["l_d"] == 0.0 for r in log)
+        assert all(r["anti_collapse"] == 0.0 for r in log)  # computed from φ's softmax, which L_D's switch gates
+    else:
+        assert log[0]["l_d"] == 0.0 and log[1]["l_d"] > 0.0  # warm-up, then eq. 4
     if switch == "anti_collapse":
         assert all(r["anti_collapse"] == 0.0 for r in log)
+    elif switch == "cluster_aware_negatives":
+        assert log[0]["anti_collapse"] == 0.0 and log[1]["anti_collapse"] > 0.0
+
+
+def fit_tiny(run, npz, **train):
+    """A Trainer on the tiny data, and its fit (no scoring or plots afterwards)."""
+    cfg = build_config("quick", overrides=tiny_overrides(npz, **train))
+    trainer = Trainer(cfg, load_data(cfg.data.spec), run, progress=False)
+    return trainer, trainer.fit
+
+
+def test_collapsed_flag_is_recomputed_from_the_logged_values(tmp_path, tiny_npz):
+    """``collapsed`` ⇔ epoch > warmup_epochs and marginal_entropy < collapse_threshold, row by row. The threshold
+    is changed between epochs (1.0: any unbalanced epoch is below it; 0.0: none is) so each side shows."""
+    trainer, fit = fit_tiny(tmp_path / "run", tiny_npz, epochs=3, collapse_threshold=1.0)
+    thresholds = {1: 1.0, 2: 1.0, 3: 0.0}  # epoch -> the threshold it runs under
+
+    def next_threshold(row):
+        if row["epoch"] + 1 in thresholds:
+            trainer.cfg.train.collapse_threshold = thresholds[row["epoch"] + 1]
+
+    log = fit(on_epoch=next_threshold)
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    for r in log:
+        sizes = torch.tensor(r["cluster_sizes"], dtype=torch.float64)
+        p = sizes / sizes.sum()
+        entropy = float(-(p[p > 0] * p[p > 0].log()).sum() / np.log(3))
+        assert r["marginal_entropy"] == pytest.approx(entropy, abs=1e-6)
+        assert r["collapsed"] == (r["epoch"] > 1 and r["marginal_entropy"] < thresholds[r["epoch"]]), r
+    assert log[0]["marginal_entropy"] < 1.0  # below the threshold, yet not flagged: it is the warm-up epoch
+    assert [r["collapsed"] for r in log] == [False, True, False]
+    logged = read_csv(tmp_path / "run" / "log.csv")
+    assert [r["collapsed"] for r in logged] == ["False", "True", "False"]
+
+
+def test_stop_on_collapse_raises_naming_the_epoch_after_its_checkpoint(tmp_path, tiny_npz):
+    from semready.teacher.checkpoint import read_state
+
+    run = tmp_path / "run"
+    seen = []
+    trainer, fit = fit_tiny(run, tiny_npz, epochs=3, collapse_threshold=1.0, stop_on_collapse=True)
+    with pytest.raises(SemreadyError, match=r"clusters collapsed at epoch 2 \(marginal entropy 0\.\d\d\)"):
+        fit(on_epoch=seen.append)
+    assert [r["epoch"] for r in seen] == [1, 2]  # the warm-up epoch does not stop it, even below the threshold
+    assert seen[0]["marginal_entropy"] < 1.0 and not seen[0]["collapsed"] and seen[1]["collapsed"]
+    assert trainer.epoch == 2
+    state = read_state(run)
+    assert state["epoch"] == 2 and state["step"] == 2 * (120 // 32) and len(state["log"]) == 2
+    assert state["log"][1]["collapsed"] is True
+    with safe_open(str(run / "checkpoint.safetensors"), framework="pt") as f:  # the checkpoint of epoch 2
+        assert json.loads(f.metadata()["semready_state"])["epoch"] == 2
+    saved = load_file(str(run / "checkpoint.safetensors"))
+    for k, v in trainer.teacher.state_dict().items():
+        assert torch.equal(saved[f"teacher.{k}"], v), k
+    assert len(read_csv(run / "log.csv")) == 2
+
+
+def test_collapse_without_stop_on_collapse_trains_on(tmp_path, tiny_npz):
+    _, fit = fit_tiny(tmp_path / "run", tiny_npz, epochs=2, collapse_threshold=1.0)
+    log = fit()
+    assert [r["collapsed"] for r in log] == [False, True]
 
 
 def test_instance_only_ablation_turns_every_paper_component_off(tiny_cfg):

@@ -115,7 +115,8 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     n_learnable = int((items["split"] == "learnable").sum())
     summary = {"score": cfg.rank.score, "policy": policy, "value": value, "threshold": threshold,
                "items": len(clusters), "learnable": n_learnable, "memorizable": len(clusters) - n_learnable}
-    files.write_split(summary)
+    # C_l at full precision (clusters.csv rounds to 6 decimals): routing recomputes the paper score from it
+    files.write_split({**summary, "cluster_confidence": table["confidence"].tolist()})
     return {**summary, "cluster_sizes": table["size"].tolist()}
 
 

@@ -221,7 +221,8 @@ class RunDir:
         return read_rows(self.clusters, "its training did not finish; resume it (`semready train --resume`)")
 
     def read_cluster_confidence(self, n_clusters: int) -> np.ndarray:
-        """C_l per cluster from clusters.csv (0 for a cluster it does not list).
+        """C_l per cluster, exactly as the split computed it (split.json keeps it at full precision; a run split
+        before it did falls back to clusters.csv's 6 decimals, 0 for a cluster the file does not list).
 
         Args:
             n_clusters: M.
@@ -229,6 +230,11 @@ class RunDir:
         Returns:
             float (M,).
         """
+        split = self.read_split() or {}
+        exact = split.get("cluster_confidence")
+        if isinstance(exact, list) and len(exact) == n_clusters and \
+                all(isinstance(c, int | float) and not isinstance(c, bool) for c in exact):
+            return np.array(exact, dtype=np.float64)
         conf = np.zeros(n_clusters)
         try:
             for row in self.read_cluster_rows():

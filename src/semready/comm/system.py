@@ -234,7 +234,8 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
     regen_imgs = regenerated.reshape(items.images.shape).numpy()
     generated_bits = np.array([encode_item(x, cfg.classical_codec, cfg.fidelity_psnr_db).bits for x in regen_imgs])
     generated = packets_for(generated_bits, cfg.payload_bytes)
-    resend = tr.transmissions / tr.packets if tr.packets else 1.0
+    # link bits sent per stream bit (retransmissions included; a resent partial last packet costs its own size)
+    resend = tr.seconds * cfg.rate_bps / tr.bits if tr.bits else 1.0
     impact = semantic_impact(generated, passed, bits, cfg.rate_bps, gen_seconds, resend)
     return {"rep": rep, "stream_bits": stream.bits, "bits": bits, "information_bits": info, "psnr": psnr,
             "passed": passed, "capped": capped, "impact": impact, "generation_seconds": gen_seconds,

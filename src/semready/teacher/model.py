@@ -6,16 +6,19 @@ returns the named loss terms; the momentum update and the enqueue are its method
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from semready.config import SemreadyConfig
 from semready.teacher import distributed
 from semready.teacher.backbones import build_backbone
 from semready.teacher.bank import MemoryBank
 from semready.teacher.heads import ClusterHead, Encoder, make_momentum_copy, momentum_update
 from semready.teacher.losses import TeacherLoss
+
+if TYPE_CHECKING:  # the building blocks take plain arguments; only from_config reads a config
+    from semready.config import SemreadyConfig
 
 
 @dataclass
