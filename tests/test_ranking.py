@@ -276,6 +276,22 @@ def test_complexity_threshold_no_set_fits_is_an_error():
         complexity_threshold(learn, 0.5, _SizeComplexity())
 
 
+def test_complexity_threshold_error_names_the_smallest_fraction_tried():
+    # default fractions 100 %, 90 %, ..., 10 %: the message names the last (smallest), 10 %, and its Γ̂ (1 item)
+    with pytest.raises(SemreadyError, match=r"the top 10% needs 1\): raise --value"):
+        complexity_threshold(np.linspace(0.0, 1.0, 10), 0.5, _SizeComplexity())
+
+
+def test_complexity_threshold_small_fraction_keeps_at_least_the_single_top_item():
+    # 3 items: round(0.4·3) = 1 → the top item alone (threshold 0.9); round(0.1·3) = 0 → still the top item
+    learn = np.array([0.9, 0.1, 0.5])
+    gamma = _SizeComplexity()
+    assert complexity_threshold(learn, 1.0, gamma, fractions=(1.0, 0.4)) == 0.9
+    assert gamma.calls == [3, 1]
+    assert complexity_threshold(learn, 1.0, _SizeComplexity(), fractions=(0.1,)) == 0.9
+    assert complexity_threshold(np.array([0.3]), 1.0, _SizeComplexity(), fractions=(0.5,)) == 0.3
+
+
 def test_learnable_threshold_complexity_policy_goes_through_complexity_of():
     learn = np.linspace(0.0, 1.0, 10)
     thr = learnable_threshold(learn, "complexity", 5.5, complexity_of=_SizeComplexity())
