@@ -90,9 +90,10 @@ def test_pickle_in_place_of_the_state(run, tmp_path, capsys, tiny_npz):
 ])
 def test_pickle_in_place_of_route_inputs(run, tmp_path, capsys, tiny_npz, name, match):
     marker = tmp_path / "MARKER"
-    if name == "clusters.csv":  # read for C_l only by a run whose split.json predates its exact copy of them
+    if name == "clusters.csv":  # read for C_l by the paper score only, of a split.json without its exact copy
         files = RunDir(run)
-        files.write_split({k: v for k, v in files.read_split().items() if k != "cluster_confidence"})
+        split = {k: v for k, v in files.read_split().items() if k != "cluster_confidence"}
+        files.write_split({**split, "score": "paper"})
     (run / name).write_bytes(pickled(marker))
     refused(["route", run, "--data", f"npz:{tiny_npz}", "--out", tmp_path / "r.csv"], capsys, match, marker)
     assert not (tmp_path / "r.csv").exists()

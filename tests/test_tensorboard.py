@@ -29,3 +29,15 @@ def test_no_tensorboard_no_event_files(tmp_path, tiny_npz, monkeypatch):
     api.train(run, build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=1, warmup_epochs=0)),
                    progress=False)
     assert not (run / "tb").exists() and (run / "log.csv").is_file()
+
+
+def test_no_tb_folder_until_the_first_epoch_is_written(tmp_path):
+    """A run killed in its first epoch must be restartable: tb/ appears only with the first epoch's events (which
+    follow its checkpoint), not when training starts."""
+    from semready.teacher.tb import SCALARS, EpochWriter, available
+
+    writer = EpochWriter(tmp_path, first_epoch=0)
+    assert not (tmp_path / "tb").exists()
+    writer.write({"epoch": 1, **{k: 0.5 for k in SCALARS}, "cluster_sizes": [3, 1]})
+    writer.close()
+    assert (tmp_path / "tb").is_dir() == available()

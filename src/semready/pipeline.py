@@ -51,11 +51,13 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
     run_dir = RunDir(out)
     if not resume:
         cfg = cfg or build_config()
+    if epochs is not None and not resume:  # before prepare(): a run killed early compares its config.yaml
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
     run_dir.prepare(resume, cfg)
     if resume:
         cfg = load_config_file(run_dir.config)
-    if epochs is not None:
-        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
+        if epochs is not None:
+            cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
     trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
     log = trainer.fit(resume=resume, on_epoch=on_epoch)
@@ -111,12 +113,13 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     files.write_clusters(table)
     if regen is not None:
         regen.save(files.regen)
-    plot_run(files, items, table, threshold, data.images, data.classes)
     n_learnable = int((items["split"] == "learnable").sum())
     summary = {"score": cfg.rank.score, "policy": policy, "value": value, "threshold": threshold,
                "items": len(clusters), "learnable": n_learnable, "memorizable": len(clusters) - n_learnable}
-    # C_l at full precision (clusters.csv rounds to 6 decimals): routing recomputes the paper score from it
+    # C_l at full precision (clusters.csv rounds to 6 decimals): routing recomputes the paper score from it.
+    # Written before the plots, so a failed plot cannot leave the new tables beside the old threshold.
     files.write_split({**summary, "cluster_confidence": table["confidence"].tolist()})
+    plot_run(files, items, table, threshold, data.images, data.classes)
     return {**summary, "cluster_sizes": table["size"].tolist()}
 
 

@@ -40,7 +40,7 @@ def _plot(out: Path, stem: str, rows, schemes, key: str, ylabel: str, title: str
     fig.tight_layout()
     names = []
     for ext in ("png", "svg"):
-        fig.savefig(out / f"{stem}.{ext}", dpi=150)
+        io.write_with(out / f"{stem}.{ext}", lambda p, ext=ext: fig.savefig(p, format=ext, dpi=150))
         names.append(f"{stem}.{ext}")
     plt.close(fig)
     return names

@@ -48,13 +48,13 @@ class Router:
     Attributes:
         run: the loaded teacher.
         threshold: learnable iff learnability ≥ threshold (split.json, else the default floor).
-        cluster_confidence: C_l of the training clusters, float (M,) (the ``paper`` score).
+        cluster_confidence: C_l of the training clusters, float (M,) (the ``paper`` score; None for ``regen``).
         regen: the regen model fitted on the training stream, or None under the ``paper`` score.
     """
 
     run: TrainedRun
     threshold: float
-    cluster_confidence: np.ndarray
+    cluster_confidence: np.ndarray | None
     regen: RegenerationModel | None
 
     @classmethod
@@ -70,14 +70,17 @@ class Router:
         """
         run = load_run(run_dir, device)
         files = RunDir(run.run_dir)
-        regen = None
-        if run.cfg.rank.score == "regen":
+        # the score the current split was made with (split.json; config.yaml for a run split before it said)
+        score = (files.read_split() or {}).get("score", run.cfg.rank.score)
+        regen, cluster_conf = None, None
+        if score == "regen":
             if not files.regen.is_file():
                 raise SemreadyError(f"{run.run_dir} has no {files.regen.name}: re-split it (`semready split "
                                     f"{run.run_dir}`) or use the paper score (`semready split --score paper`)")
             regen = RegenerationModel.load(files.regen)
-        return cls(run, files.split_threshold(DEFAULT_FLOOR), files.read_cluster_confidence(run.teacher.clusters),
-                   regen)
+        else:
+            cluster_conf = files.read_cluster_confidence(run.teacher.clusters)
+        return cls(run, files.split_threshold(DEFAULT_FLOOR), cluster_conf, regen)
 
     def route_batch(self, images: torch.Tensor) -> RoutedBatch:
         """Cluster, confidence, learnability and split of one batch.

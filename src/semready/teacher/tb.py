@@ -36,11 +36,18 @@ class EpochWriter:
 
     def __init__(self, run_dir: Path, first_epoch: int):
         self._w: Any = None
-        if available():
+        self._run_dir, self._first_epoch = run_dir, first_epoch
+
+    def _writer(self) -> Any:
+        # opened at the first write, which follows the epoch's checkpoint: a run killed in its first epoch
+        # leaves no tb/ folder behind, so it can simply be started again
+        if self._w is None and available():
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step: a resumed run drops events past its checkpoint, so curves never double back.
-            self._w = SummaryWriter(str(RunDir(run_dir).tb), purge_step=first_epoch + 1 if first_epoch else None)
+            first = self._first_epoch
+            self._w = SummaryWriter(str(RunDir(self._run_dir).tb), purge_step=first + 1 if first else None)
+        return self._w
 
     def write(self, row: dict) -> None:
         """Log one epoch: the :data:`SCALARS` and the cluster sizes as a histogram over cluster indices.
@@ -48,7 +55,7 @@ class EpochWriter:
         Args:
             row: one epoch row of the training log (``epoch``, the scalars, ``cluster_sizes``).
         """
-        if self._w is None:
+        if self._writer() is None:
             return
         step = row["epoch"]
         for key in SCALARS:

@@ -254,9 +254,10 @@ class Trainer:
             seconds = float(clock.item())
         if progress:
             progress.remove_task(task)
+        active = self.clusters_active()  # this epoch's phase: the last warm-up epoch's prototypes are not seeded yet
         self.epoch += 1
         self.seconds += seconds
-        revived = self.revive_dead_clusters(sizes) if self.clusters_active() else 0
+        revived = self.revive_dead_clusters(sizes) if active else 0
         mean = (sums / self.steps_per_epoch).tolist()
         entropy = normalized_size_entropy(sizes)
         collapsed = self.epoch > cfg.train.warmup_epochs and entropy < cfg.train.collapse_threshold
