@@ -60,76 +60,56 @@ def test_headline_skips_pairs_with_zero_vanilla_value():
     assert h["mean"] is None and h["highest_level"] is None
 
 
-# --- shapes: Fig. 2 ---------------------------------------------------------------------------------------------
-
-def test_vanilla_length_falling_does_not_hold():
-    lines = shapes(_rows([(1.0, 300.0, 100.0, 5.0, 5.0), (2.0, 200.0, 100.0, 5.0, 5.0)]))
-    assert _line(lines, VAN_GROWS) == VAN_GROWS + "does NOT hold (slope -100 bits/nat)."
-
-
-def test_vanilla_length_flat_at_exactly_zero_slope_does_not_hold():
-    lines = shapes(_rows([(1.0, 0.0, 0.0, 5.0, 5.0), (2.0, 0.0, 0.0, 5.0, 5.0)]))
-    assert _line(lines, VAN_GROWS) == VAN_GROWS + "does NOT hold (slope +0 bits/nat)."
-
-
-def test_vanilla_length_growing_by_half_a_bit_per_nat_holds():
-    lines = shapes(_rows([(1.0, 100.0, 100.0, 5.0, 5.0), (3.0, 101.0, 100.0, 5.0, 5.0)]))
-    assert _line(lines, VAN_GROWS).startswith(VAN_GROWS + "holds (slope ")
-
-
-def test_disentangled_growing_as_fast_as_vanilla_is_not_contained():
-    lines = shapes(_rows([(1.0, 100.0, 100.0, 5.0, 5.0), (2.0, 300.0, 300.0, 5.0, 5.0)]))
-    assert _line(lines, DIS_CONTAINED) == DIS_CONTAINED + "does NOT hold (slope +200 vs +200 bits/nat)."
-
-
-def test_equal_lengths_at_the_lowest_level_hold():
-    lines = shapes(_rows([(1.0, 150.0, 150.0, 5.0, 5.0), (2.0, 300.0, 200.0, 5.0, 5.0)]))
-    assert _line(lines, LOWEST).endswith(": holds (150 vs 150 bits).")
-
-
-def test_vanilla_longer_at_the_lowest_level_does_not_hold():
-    lines = shapes(_rows([(1.0, 151.0, 150.0, 5.0, 5.0), (2.0, 300.0, 200.0, 5.0, 5.0)]))
-    assert _line(lines, LOWEST).endswith(": does NOT hold (151 vs 150 bits).")
-
-
-def test_mean_reduction_of_exactly_zero_is_not_shorter():
-    lines = shapes(_rows([(1.0, 200.0, 200.0, 5.0, 5.0)]))
-    assert _line(lines, SHORTER) == SHORTER + "NO (0.0 % ± 0.0; paper 57.22 %)."
-
-
-def test_mean_reduction_of_half_a_percent_is_shorter():
-    lines = shapes(_rows([(1.0, 200.0, 199.0, 5.0, 5.0)]))
-    assert _line(lines, SHORTER) == SHORTER + "yes (0.5 % ± 0.0; paper 57.22 %)."
-
-
-# --- shapes: Fig. 3 ---------------------------------------------------------------------------------------------
-
-def test_vanilla_impact_flat_at_exactly_zero_slope_does_not_fall():
+# --- shapes: every verdict at its boundary ----------------------------------------------------------------------
+# (levels as (x, van_bits, dis_bits, van_impact, dis_impact), the verdict's line, how it must read: "==" the
+# whole line, "startswith"/"endswith" the given part)
+SHAPES = {
+    "vanilla length falling does not hold": (
+        [(1.0, 300.0, 100.0, 5.0, 5.0), (2.0, 200.0, 100.0, 5.0, 5.0)], VAN_GROWS, "==",
+        VAN_GROWS + "does NOT hold (slope -100 bits/nat)."),
+    "vanilla length flat at exactly zero slope does not hold": (
+        [(1.0, 0.0, 0.0, 5.0, 5.0), (2.0, 0.0, 0.0, 5.0, 5.0)], VAN_GROWS, "==",
+        VAN_GROWS + "does NOT hold (slope +0 bits/nat)."),
+    "vanilla length growing by half a bit per nat holds": (
+        [(1.0, 100.0, 100.0, 5.0, 5.0), (3.0, 101.0, 100.0, 5.0, 5.0)], VAN_GROWS, "startswith",
+        VAN_GROWS + "holds (slope "),
+    "disentangled growing as fast as vanilla is not contained": (
+        [(1.0, 100.0, 100.0, 5.0, 5.0), (2.0, 300.0, 300.0, 5.0, 5.0)], DIS_CONTAINED, "==",
+        DIS_CONTAINED + "does NOT hold (slope +200 vs +200 bits/nat)."),
+    "equal lengths at the lowest level hold": (
+        [(1.0, 150.0, 150.0, 5.0, 5.0), (2.0, 300.0, 200.0, 5.0, 5.0)], LOWEST, "endswith",
+        ": holds (150 vs 150 bits)."),
+    "vanilla longer at the lowest level does not hold": (
+        [(1.0, 151.0, 150.0, 5.0, 5.0), (2.0, 300.0, 200.0, 5.0, 5.0)], LOWEST, "endswith",
+        ": does NOT hold (151 vs 150 bits)."),
+    "mean reduction of exactly zero is not shorter": (
+        [(1.0, 200.0, 200.0, 5.0, 5.0)], SHORTER, "==", SHORTER + "NO (0.0 % ± 0.0; paper 57.22 %)."),
+    "mean reduction of half a percent is shorter": (
+        [(1.0, 200.0, 199.0, 5.0, 5.0)], SHORTER, "==", SHORTER + "yes (0.5 % ± 0.0; paper 57.22 %)."),
     # vanilla never passes fidelity: impact 0 at every level, slope exactly 0
-    lines = shapes(_rows([(1.0, 100.0, 50.0, 0.0, 2.0), (2.0, 200.0, 60.0, 0.0, 3.0)]))
-    assert _line(lines, VAN_IMPACT_FALLS) == VAN_IMPACT_FALLS + "does NOT hold (slope +0.0 per nat)."
+    "vanilla impact flat at exactly zero slope does not fall": (
+        [(1.0, 100.0, 50.0, 0.0, 2.0), (2.0, 200.0, 60.0, 0.0, 3.0)], VAN_IMPACT_FALLS, "==",
+        VAN_IMPACT_FALLS + "does NOT hold (slope +0.0 per nat)."),
+    "vanilla impact rising by half per nat does not fall": (
+        [(1.0, 100.0, 50.0, 2.0, 2.0), (3.0, 200.0, 60.0, 3.0, 3.0)], VAN_IMPACT_FALLS, "==",
+        VAN_IMPACT_FALLS + "does NOT hold (slope +0.5 per nat)."),
+    "disentangled impact equal to vanilla does not hold up better": (
+        [(1.0, 100.0, 50.0, 4.0, 4.0), (2.0, 200.0, 60.0, 1.0, 1.0)], DIS_IMPACT_BETTER, "==",
+        DIS_IMPACT_BETTER + "does NOT hold (slope -3.0 vs -3.0 per nat)."),
+    "disentangled impact growing holds": (
+        [(1.0, 100.0, 50.0, 4.0, 2.0), (2.0, 200.0, 60.0, 1.0, 5.0)], DIS_IMPACT_GROWS, "==",
+        DIS_IMPACT_GROWS + "holds (slope +3.0 per nat)."),
+    "disentangled impact growing by half per nat holds": (
+        [(1.0, 100.0, 50.0, 4.0, 2.0), (3.0, 200.0, 60.0, 1.0, 3.0)], DIS_IMPACT_GROWS, "==",
+        DIS_IMPACT_GROWS + "holds (slope +0.5 per nat)."),
+    "disentangled impact flat at exactly zero slope does not grow": (
+        [(1.0, 100.0, 50.0, 4.0, 0.0), (2.0, 200.0, 60.0, 1.0, 0.0)], DIS_IMPACT_GROWS, "==",
+        DIS_IMPACT_GROWS + "does NOT hold (slope +0.0 per nat)."),
+}
 
 
-def test_vanilla_impact_rising_by_half_per_nat_does_not_fall():
-    lines = shapes(_rows([(1.0, 100.0, 50.0, 2.0, 2.0), (3.0, 200.0, 60.0, 3.0, 3.0)]))
-    assert _line(lines, VAN_IMPACT_FALLS) == VAN_IMPACT_FALLS + "does NOT hold (slope +0.5 per nat)."
-
-
-def test_disentangled_impact_equal_to_vanilla_does_not_hold_up_better():
-    lines = shapes(_rows([(1.0, 100.0, 50.0, 4.0, 4.0), (2.0, 200.0, 60.0, 1.0, 1.0)]))
-    assert _line(lines, DIS_IMPACT_BETTER) == DIS_IMPACT_BETTER + "does NOT hold (slope -3.0 vs -3.0 per nat)."
-
-
-def test_disentangled_impact_growing_holds():
-    lines = shapes(_rows([(1.0, 100.0, 50.0, 4.0, 2.0), (2.0, 200.0, 60.0, 1.0, 5.0)]))
-    assert _line(lines, DIS_IMPACT_GROWS) == DIS_IMPACT_GROWS + "holds (slope +3.0 per nat)."
-
-
-def test_disentangled_impact_growing_by_half_per_nat_holds():
-    lines = shapes(_rows([(1.0, 100.0, 50.0, 4.0, 2.0), (3.0, 200.0, 60.0, 1.0, 3.0)]))
-    assert _line(lines, DIS_IMPACT_GROWS) == DIS_IMPACT_GROWS + "holds (slope +0.5 per nat)."
-
-
-def test_disentangled_impact_flat_at_exactly_zero_slope_does_not_grow():
-    lines = shapes(_rows([(1.0, 100.0, 50.0, 4.0, 0.0), (2.0, 200.0, 60.0, 1.0, 0.0)]))
-    assert _line(lines, DIS_IMPACT_GROWS) == DIS_IMPACT_GROWS + "does NOT hold (slope +0.0 per nat)."
+@pytest.mark.parametrize("case", list(SHAPES))
+def test_shapes_verdict_at_its_boundary(case):
+    levels, start, how, expected = SHAPES[case]
+    line = _line(shapes(_rows(levels)), start)
+    assert line == expected if how == "==" else getattr(line, how)(expected)

@@ -16,7 +16,7 @@ import torch
 from semready import io
 from semready.comm.complexity import heldout_complexity_per_item
 from semready.config import SemreadyConfig, build_config, load_config_file
-from semready.data import ImageData, iter_batches, load_data
+from semready.data import ImageData, iter_batches, load_data, load_run_data
 from semready.errors import SemreadyError
 from semready.report.plots import plot_run
 from semready.rundir import RunDir
@@ -153,10 +153,7 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     rescored = score is not None and score != cfg.rank.score
     if rescored:
         cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
-    data = load_data(cfg.data.spec, image_size=cfg.data.image_size)  # pixels for regen, labels, item grids
-    if len(data) != len(clusters):
-        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(clusters)}: "
-                            "restore the training data or retrain")
+    data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))  # pixels for regen, labels, grids
     result = write_split(run_dir, cfg, clusters, confidence, data, policy, value)
     if rescored:  # only once the new split is written, so a failed split leaves the run as it was
         files.write_config(cfg)

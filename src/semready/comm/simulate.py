@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from semready.comm.kpi import compare
 from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
 from semready.config import CommConfig, load_config_file
-from semready.data import iter_batches, load_data
+from semready.data import iter_batches, load_run_data
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
 
@@ -64,10 +64,7 @@ def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _run_items(run_dir: Path, cfg) -> Items:
     clusters, learnable = run_split(run_dir)
-    data = load_data(cfg.data.spec, image_size=cfg.data.image_size)
-    if len(data) != len(clusters):
-        raise SemreadyError(f"{cfg.data.spec} now holds {len(data)} items but the run has {len(clusters)}: "
-                            "restore the training data or retrain")
+    data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))
     return Items(data.images, clusters, learnable)
 
 

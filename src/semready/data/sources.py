@@ -191,3 +191,21 @@ def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, d
     if image_size is not None:
         _check_int(image_size, "image_size", MIN_SIZE, "--image-size 32")
     return _batches(_open(spec, download), batch_size, image_size)
+
+
+def load_run_data(spec: str, image_size: int | None, items: int) -> ImageData:
+    """A trained run's own stream, refused in one line if it no longer holds the run's number of items.
+
+    Args:
+        spec: the run's ``data.spec``.
+        image_size: the run's ``data.image_size``.
+        items: how many items the run was trained and split on.
+
+    Returns:
+        The stream, ``items`` long.
+    """
+    data = load_data(spec, image_size=image_size)
+    if len(data) != items:
+        raise SemreadyError(f"{spec} now holds {len(data)} items but the run has {items}: "
+                            "restore the training data or retrain")
+    return data

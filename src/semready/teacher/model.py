@@ -148,10 +148,8 @@ class Teacher(nn.Module):
             if len(keys) == 0:
                 raise ValueError("the memory bank holds no keys yet: fill it first (Trainer.prime_bank, or "
                                  "Teacher.enqueue(Teacher.keys_of(x))) or step with clusters_active=False")
-            # organises the bank per cluster C_l; a gradient flows into φ only when eq. 3-4 are on
+            # organises the bank per cluster C_l; the loss sends a gradient into φ only through eq. 3-4
             bank_logits = self.cluster_head(keys)
-            if not self.criterion.cluster_loss:
-                bank_logits = bank_logits.detach()
         losses = self.criterion(a, b, keys, key_clusters, bank_logits)
         self.enqueue(b.detach())
         return TeacherOutput(losses, a, b, key_clusters)
