@@ -23,7 +23,8 @@ LAYERS = [
     {"cli"},
 ]
 RUN_FILES = ("config.yaml", "checkpoint.safetensors", "state.json", "log.csv", "samples.csv", "clusters.csv",
-             "split.json", "regen.safetensors", "metrics.json", "kpis.json", "kpis_items.csv", "report.html",
+             "split.json", "regen.safetensors", "typicality.safetensors", "metrics.json", "kpis.json",
+             "kpis_items.csv", "report.html",
              "results.csv", "summary.json", "report.md", "job.json", "stream.npz", "family.npy")
 
 

@@ -1,8 +1,8 @@
 """Confidence ranking and split policies: cluster confidence C_l (hand table, empty clusters), descending ranks
-with stable ties, the per-item / per-cluster split tables (the "at least half its members" rule and its exact-half
-edge), the paper's learnability sqrt(c·C) with clipping, and the thresholds of the confidence, budget and
-complexity policies (exact ⌈value·N⌉ counts, float edges, ties, the largest top-f set within budget), with their
-one-line errors."""
+with stable ties, the per-item / per-cluster split tables (all / none / mixed members, empty clusters), the
+paper's cluster-level policies (whole clusters by C_l: floor and budget), the paper's learnability sqrt(c·C) with
+clipping, and the thresholds of the confidence, budget and complexity policies (exact ⌈value·N⌉ counts, float
+edges, ties, the largest top-f set within budget), with their one-line errors."""
 
 import math
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from semready.errors import SemreadyError
-from semready.split.policies import check_policy, complexity_threshold, learnable_threshold
+from semready.split.policies import check_policy, complexity_threshold, learnable_clusters, learnable_threshold
 from semready.split.ranking import cluster_confidence, rank_and_split, ranks_descending
 from semready.split.scores import paper_learnability
 
@@ -84,7 +84,7 @@ def _split_fixture():
 
 def test_rank_and_split_item_table():
     clusters, confidence, learn, m = _split_fixture()
-    items, _ = rank_and_split(clusters, confidence, learn, m, threshold=0.5)
+    items, _ = rank_and_split(clusters, confidence, learn, m, learn >= 0.5)
     n = len(clusters)
     assert set(items) == {"index", "cluster", "confidence", "learnability", "rank", "split"}
     assert all(len(v) == n for v in items.values())
@@ -105,15 +105,17 @@ def test_rank_and_split_item_table():
     assert items["rank"][int(np.argmax(learn))] == 1 and items["rank"][int(np.argmin(learn))] == n
 
 
-def test_rank_and_split_cluster_table_half_rule_and_empty_cluster():
+def test_rank_and_split_cluster_table_all_none_mixed_and_empty_cluster():
     clusters, confidence, learn, m = _split_fixture()
-    _, table = rank_and_split(clusters, confidence, learn, m, threshold=0.5)
-    assert set(table) == {"cluster", "size", "confidence", "rank", "split"}
+    _, table = rank_and_split(clusters, confidence, learn, m, learn >= 0.5)
+    assert set(table) == {"cluster", "size", "confidence", "rank", "learnable_share", "split"}
     assert table["cluster"].tolist() == list(range(m))
     assert table["size"].tolist() == [4, 3, 1, 0, 2, 2, 3]
     assert int(table["size"].sum()) == len(clusters)
-    assert table["split"].tolist() == ["learnable", "memorizable", "learnable", "memorizable", "learnable",
-                                       "memorizable", "learnable"]
+    # learnable members / size: 2/4, 1/3, 1/1, empty, 1/2, 0/2, 2/3
+    np.testing.assert_allclose(table["learnable_share"], [0.5, 1 / 3, 1.0, 0.0, 0.5, 0.0, 2 / 3])
+    assert table["split"].tolist() == ["mixed", "mixed", "learnable", "memorizable", "mixed", "memorizable",
+                                       "mixed"]
     np.testing.assert_allclose(table["confidence"], cluster_confidence(clusters, confidence, m))
     assert table["confidence"][3] == 0.0
     assert table["rank"].tolist() == ranks_descending(table["confidence"]).tolist()
@@ -123,29 +125,75 @@ def test_rank_and_split_cluster_rule_matches_a_plain_loop():
     rng = np.random.default_rng(11)
     m, n = 9, 60
     clusters = rng.integers(0, m - 1, size=n)  # cluster m-1 stays empty
-    learn = rng.integers(0, 4, size=n) / 3.0  # ties at the threshold
-    confidence = rng.random(n)
-    threshold = 1 / 3
-    items, table = rank_and_split(clusters, confidence, learn, m, threshold)
+    learnable = rng.random(n) < 0.7
+    learnable[clusters == 2] = True  # one all-learnable and one all-memorizable cluster at least
+    learnable[clusters == 5] = False
+    items, table = rank_and_split(clusters, rng.random(n), rng.random(n), m, learnable)
     for c in range(m):
         members = [i for i in range(n) if clusters[i] == c]
-        n_learnable = sum(learn[i] >= threshold for i in members)
-        want = "learnable" if members and 2 * n_learnable >= len(members) else "memorizable"
+        flags = {bool(learnable[i]) for i in members}
+        want = {frozenset({True}): "learnable", frozenset({False}): "memorizable"}.get(frozenset(flags), "mixed")
+        if not members:
+            want = "memorizable"
         assert table["split"][c] == want, c
         assert table["size"][c] == len(members)
+    assert table["split"][2] == "learnable" and table["split"][5] == "memorizable"
     assert table["split"][m - 1] == "memorizable"
+    assert items["split"].tolist() == ["learnable" if f else "memorizable" for f in learnable]
 
 
-def test_rank_and_split_threshold_above_everything_memorizes_all():
+def test_rank_and_split_all_or_nothing():
     clusters, confidence, learn, m = _split_fixture()
-    items, table = rank_and_split(clusters, confidence, learn, m, threshold=float("inf"))
+    items, table = rank_and_split(clusters, confidence, learn, m, np.zeros(len(learn), bool))
     assert set(items["split"].tolist()) == {"memorizable"}
     assert set(table["split"].tolist()) == {"memorizable"}
-    items, table = rank_and_split(clusters, confidence, learn, m, threshold=0.0)
+    items, table = rank_and_split(clusters, confidence, learn, m, np.ones(len(learn), bool))
     assert set(items["split"].tolist()) == {"learnable"}
     # every non-empty cluster learnable, the empty one (3) memorizable
     assert [s for c, s in enumerate(table["split"]) if c != 3] == ["learnable"] * 6
     assert table["split"][3] == "memorizable"
+
+
+# -- the paper's cluster-level policies ----------------------------------------------------------------------------
+
+
+def test_cluster_floor_keeps_exactly_the_clusters_at_or_above_the_floor():
+    conf = np.array([0.9, 0.2, 0.6, 0.0, 0.5, 0.49])
+    sizes = np.array([5, 3, 2, 0, 4, 1])
+    keep = learnable_clusters(conf, sizes, "cluster-floor", 0.5)
+    assert keep.tolist() == [True, False, True, False, True, False]  # 0.5 itself kept, 0.49 not, empty never
+
+
+def test_cluster_budget_cuts_least_confident_whole_clusters_until_the_budget_is_met():
+    conf = np.array([0.9, 0.2, 0.6, 0.0, 0.5, 0.3])
+    sizes = np.array([5, 3, 2, 0, 4, 6])  # 20 items; ascending confidence among present: 1 (3), 5 (6), 4 (4), 2, 0
+    for value, memorized in [(0.05, {1}), (0.15, {1}), (0.16, {1, 5}), (0.45, {1, 5}), (0.46, {1, 5, 4}),
+                             (0.65, {1, 5, 4}), (0.7, {1, 5, 4, 2})]:
+        keep = learnable_clusters(conf, sizes, "cluster-budget", value)
+        got = {c for c in range(6) if not keep[c] and sizes[c] > 0}
+        assert got == memorized, value
+        need = math.ceil(round(value * 20, 9))
+        assert sizes[~keep].sum() >= need  # at least the budget ...
+        # ... and the last cluster cut was needed: without it the budget is not met
+        assert sizes[~keep].sum() - sizes[max(got, key=lambda c: conf[c])] < need, value
+    assert not learnable_clusters(conf, sizes, "cluster-budget", 0.05)[3]  # empty: memorizable
+
+
+def test_cluster_policies_refuse_what_cannot_be_met():
+    conf, sizes = np.array([0.9, 0.2]), np.array([5, 5])
+    with pytest.raises(SemreadyError, match="no cluster reaches the confidence floor 0.95"):
+        learnable_clusters(conf, sizes, "cluster-floor", 0.95)
+    with pytest.raises(SemreadyError, match="takes every cluster"):
+        learnable_clusters(conf, sizes, "cluster-budget", 0.6)
+    with pytest.raises(SemreadyError, match="item-level"):
+        learnable_clusters(conf, sizes, "budget", 0.5)
+    with pytest.raises(SemreadyError, match="whole clusters"):
+        learnable_threshold(np.array([0.2, 0.8]), "cluster-floor", 0.5)
+
+
+def test_confidence_floor_nothing_meets_is_an_error():
+    with pytest.raises(SemreadyError, match="no item reaches the learnability floor 0.9"):
+        learnable_threshold(np.array([0.2, 0.8]), "confidence", 0.9)
 
 
 # -- learnability ------------------------------------------------------------------------------------------------
@@ -172,7 +220,7 @@ def test_paper_learnability_clips_both_factors_to_unit_interval():
 
 @pytest.mark.parametrize("value", [0.0, 0.25, 0.5, 0.9, 1.0])
 def test_confidence_policy_threshold_is_the_floor(value):
-    learn = np.array([0.9, 0.1, 0.5, 0.7])
+    learn = np.array([0.9, 0.1, 0.5, 1.0])
     assert learnable_threshold(learn, "confidence", value) == value
 
 
@@ -180,7 +228,7 @@ def test_budget_policy_memorizes_exactly_ceil_value_n_least_learnable():
     rng = np.random.default_rng(5)
     learn = rng.permutation(np.linspace(0.0, 1.0, 10))  # distinct scores
     order = np.argsort(learn)
-    for value in [0.0, 0.05, 0.1, 0.15, 0.25, 0.3, 0.5, 0.7, 0.95, 0.99, 1.0]:
+    for value in [0.05, 0.1, 0.15, 0.25, 0.3, 0.5, 0.7, 0.95, 0.99]:
         k = math.ceil(round(value * 10, 9))  # 0.3*10 and 0.7*10 are not exact in floating point
         thr = learnable_threshold(learn, "budget", value)
         memorizable = learn < thr
@@ -197,12 +245,12 @@ def test_budget_policy_float_edge_values(value, n, k):
     assert int((learn < learnable_threshold(learn, "budget", value)).sum()) == k
 
 
-def test_budget_policy_zero_memorizes_none_and_one_memorizes_all():
+def test_budget_policy_refuses_zero_and_one():
     learn = np.array([0.9, 0.1, 0.5, 0.7, 0.0])
-    thr = learnable_threshold(learn, "budget", 0.0)
-    assert thr == 0.0 and (learn >= thr).all()
-    thr = learnable_threshold(learn, "budget", 1.0)
-    assert thr == float("inf") and not (learn >= thr).any()
+    for value in (0.0, 1.0):
+        with pytest.raises(SemreadyError, match="strictly between 0 and 1"):
+            learnable_threshold(learn, "budget", value)
+    assert learnable_threshold(learn, "budget", 0.999) == float("inf")  # ⌈0.999·5⌉ = 5: every item
 
 
 def test_budget_policy_docstring_example():
@@ -302,7 +350,8 @@ def test_learnable_threshold_complexity_policy_goes_through_complexity_of():
 
 @pytest.mark.parametrize("policy,value", [
     ("nope", 0.5), ("", 0.5), ("Budget", 0.5),
-    ("budget", -0.01), ("budget", 1.01), ("budget", float("nan")),
+    ("budget", -0.01), ("budget", 1.01), ("budget", float("nan")), ("budget", 0.0), ("budget", 1.0),
+    ("cluster-budget", 0.0), ("cluster-budget", 1.0), ("cluster-floor", 1.5), ("cluster", 0.5),
     ("confidence", -0.5), ("confidence", 1.5),
     ("complexity", 0.0), ("complexity", -3.0), ("complexity", float("nan")), ("complexity", float("inf")),
 ])
@@ -313,7 +362,8 @@ def test_check_policy_refuses_unknown_or_out_of_range(policy, value):
         learnable_threshold(np.array([0.2, 0.8]), policy, value, complexity_of=_SizeComplexity())
 
 
-@pytest.mark.parametrize("policy,value", [("budget", 0.0), ("budget", 1.0), ("confidence", 0.0),
-                                          ("confidence", 1.0), ("complexity", 1e-6), ("complexity", 2000.0)])
+@pytest.mark.parametrize("policy,value", [("budget", 1e-6), ("budget", 0.999999), ("confidence", 0.0),
+                                          ("confidence", 1.0), ("complexity", 1e-6), ("complexity", 2000.0),
+                                          ("cluster-floor", 0.0), ("cluster-floor", 1.0), ("cluster-budget", 0.5)])
 def test_check_policy_accepts_edges(policy, value):
     check_policy(policy, value)  # no error

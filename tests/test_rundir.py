@@ -30,7 +30,8 @@ def test_run_dir_file_names(tmp_path):
     assert run.path == p
     names = {"config": "config.yaml", "checkpoint": "checkpoint.safetensors", "state": "state.json",
              "log": "log.csv", "tb": "tb", "samples": "samples.csv", "clusters": "clusters.csv",
-             "split": "split.json", "regen": "regen.safetensors", "plots": "plots", "metrics": "metrics.json",
+             "split": "split.json", "regen": "regen.safetensors", "typicality": "typicality.safetensors",
+             "plots": "plots", "metrics": "metrics.json",
              "kpis": "kpis.json", "kpi_items": "kpis_items.csv", "languages": "languages",
              "report": "report.html"}
     for attr, name in names.items():
@@ -54,7 +55,7 @@ def _split_tables():
     clusters = np.array([0, 0, 1, 2, 2, 2, 0])
     confidence = np.array([0.9, 0.25, 0.5, 0.125, 0.75, 1.0, 0.333333333])
     learn = np.array([0.8, 0.1, 0.5, 0.2, 0.6, 0.95, 0.4])
-    return clusters, confidence, learn, rank_and_split(clusters, confidence, learn, 4, threshold=0.5)
+    return clusters, confidence, learn, rank_and_split(clusters, confidence, learn, 4, learn >= 0.5)
 
 
 def test_write_samples_read_samples_round_trip(tmp_path):

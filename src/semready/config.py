@@ -131,10 +131,11 @@ class RankConfig(_Section):
     """Learnability score (see :mod:`semready.split.ranking`).
 
     Attributes:
-        score: ``regen`` (1 − the share the regen model leaves unexplained) or ``paper`` (sqrt(c_i · C_l)).
+        score: ``teacher`` (sqrt(C_l · typicality) gated by description length), ``regen`` (1 − the share the regen
+            model leaves unexplained) or ``paper`` (sqrt(c_i · C_l)); see :mod:`semready.split.scores`.
     """
 
-    score: Literal["regen", "paper"] = "regen"
+    score: Literal["teacher", "regen", "paper"] = "teacher"
     regen_rank: int = Field(128, ge=1, le=100_000, description="rank r of the shared refinement basis")
     regen_resolution: int = Field(32, ge=4, le=1024, description="working resolution of the regen model")
 
@@ -149,6 +150,7 @@ class TrainConfig(_Section):
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         threads: CPU threads for torch (None: torch's default).
         stop_on_collapse: raise when the collapse check fires, instead of only logging it.
+        kmeans_seed, revive_dead_clusters: ablation switches for the trainer's additions to the paper.
     """
 
     epochs: int = Field(20, ge=1, le=100_000)
@@ -161,6 +163,10 @@ class TrainConfig(_Section):
     warmup_epochs: int = Field(
         2, ge=0, description="epochs of plain negatives and no L_D before the cluster head is k-means seeded"
     )
+    # not in the paper (docs/method.md): ablation switches for the two things the trainer adds to the clusters
+    kmeans_seed: bool = Field(True, description="seed the prototypes by k-means on the bank (else φ's random init)")
+    revive_dead_clusters: bool = Field(True, description="move a prototype that got no key in an epoch onto the "
+                                       "largest cluster")
     seed: int = 0
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     threads: int | None = Field(None, ge=1, le=1024)

@@ -20,8 +20,14 @@ from semready.data import ImageData, iter_batches, load_data, load_run_data
 from semready.errors import SemreadyError
 from semready.report.plots import plot_run
 from semready.rundir import RunDir
-from semready.split.policies import DEFAULT_FLOOR, check_policy, learnable_threshold
-from semready.split.ranking import rank_and_split
+from semready.split.policies import (
+    CLUSTER_POLICIES,
+    DEFAULT_FLOOR,
+    check_policy,
+    learnable_clusters,
+    learnable_threshold,
+)
+from semready.split.ranking import cluster_confidence, rank_and_split
 from semready.split.router import Router
 from semready.split.scores import SCORES, learnability_scores
 from semready.teacher.infer import TrainedRun, load_run
@@ -80,11 +86,12 @@ def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
         :func:`write_split`'s summary.
     """
     a = run.assign_all(data.images)
-    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, "confidence", DEFAULT_FLOOR)
+    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, "confidence", DEFAULT_FLOOR,
+                       a.embeddings)
 
 
 def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confidence: np.ndarray,
-                data: ImageData, policy: str, value: float) -> dict[str, Any]:
+                data: ImageData, policy: str, value: float, embeddings: np.ndarray | None = None) -> dict[str, Any]:
     """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen model, plots.
 
     Ranking follows Sec. III-B (docs/protocol.md §2).
@@ -93,33 +100,48 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
         run_dir: the run folder.
         cfg: the run's config (its ``rank`` section picks the learnability score).
         clusters: each item's cluster, int (N,).
-        confidence: each item's c_i = max_l P_il, float (N,).
+        confidence: each item's c_i = P_{i,l(i)}, float (N,).
         data: the stream, N items.
         policy: one of :data:`~semready.split.policies.POLICIES`.
         value: the policy's value.
+        embeddings: the teacher's embeddings z_i, float N×d (the ``teacher`` score needs them).
 
     Returns:
-        split.json's content (score, policy, value, threshold, item counts) plus ``cluster_sizes`` (M,).
+        split.json's content (score, policy, value, threshold — None under a cluster-level policy, whose
+        ``learnable_clusters`` it lists instead — item counts) plus ``cluster_sizes`` (M,).
     """
     n_clusters = cfg.model.clusters
-    learn, regen = learnability_scores(cfg.rank, clusters, confidence, n_clusters, data.images, cfg.train.seed)
-    threshold = learnable_threshold(learn, policy, value, lambda mask: heldout_complexity_per_item(
-        data.images[torch.from_numpy(mask)], clusters[mask], n_clusters, cfg.comm, cfg.train.seed))
-    items, table = rank_and_split(clusters, confidence, learn, n_clusters, threshold)
+    learn, model = learnability_scores(cfg.rank, clusters, confidence, n_clusters, data.images, cfg.train.seed,
+                                       embeddings)
+    rule: dict[str, Any]
+    if policy in CLUSTER_POLICIES:  # the paper's rule: whole clusters, least confident C_l first
+        keep = learnable_clusters(cluster_confidence(clusters, confidence, n_clusters),
+                                  np.bincount(clusters, minlength=n_clusters), policy, value)
+        learnable, threshold = keep[clusters], None
+        rule = {"learnable_clusters": np.flatnonzero(keep).tolist()}
+    else:
+        threshold = learnable_threshold(learn, policy, value, lambda mask: heldout_complexity_per_item(
+            data.images[torch.from_numpy(mask)], clusters[mask], n_clusters, cfg.comm, cfg.train.seed))
+        learnable, rule = learn >= threshold, {}
+    items, table = rank_and_split(clusters, confidence, learn, n_clusters, learnable)
     if data.labels is not None:
         items["label"] = data.labels
     files = RunDir(run_dir)
     files.write_samples(items)
     files.write_clusters(table)
-    if regen is not None:
-        regen.save(files.regen)
+    if model.regen is not None:
+        model.regen.save(files.regen)
+    if model.typicality is not None:
+        model.typicality.save(files.typicality)
+    if model.gate_knee is not None:
+        rule["gate_knee"] = model.gate_knee
     n_learnable = int((items["split"] == "learnable").sum())
     summary = {"score": cfg.rank.score, "policy": policy, "value": value, "threshold": threshold,
                "items": len(clusters), "learnable": n_learnable, "memorizable": len(clusters) - n_learnable}
     # C_l at full precision (clusters.csv rounds to 6 decimals): routing recomputes the paper score from it.
     # Written before the plots, so a failed plot cannot leave the new tables beside the old threshold.
-    files.write_split({**summary, "cluster_confidence": table["confidence"].tolist()})
-    plot_run(files, items, table, threshold, data.images, data.classes)
+    files.write_split({**summary, **rule, "cluster_confidence": table["confidence"].tolist()})
+    plot_run(files, items, table, float("nan") if threshold is None else threshold, data.images, data.classes)
     return {**summary, "cluster_sizes": table["size"].tolist()}
 
 
@@ -131,7 +153,8 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
         run_dir: the run folder.
         policy: one of :data:`~semready.split.policies.POLICIES`.
         value: the policy's value (floor, memorizable fraction, or nats per item).
-        score: ``regen`` or ``paper``; None keeps the run's. A new score is saved to config.yaml.
+        score: one of :data:`~semready.split.scores.SCORES`; None keeps the run's. A new score is saved to
+            config.yaml.
 
     Returns:
         :func:`write_split`'s summary.
@@ -154,7 +177,11 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     if rescored:
         cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
     data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))  # pixels for regen, labels, grids
-    result = write_split(run_dir, cfg, clusters, confidence, data, policy, value)
+    embeddings = None
+    if cfg.rank.score == "teacher":  # the teacher's embeddings of the stream: read again through the teacher
+        a = load_run(run_dir).assign_all(data.images)
+        embeddings = a.embeddings
+    result = write_split(run_dir, cfg, clusters, confidence, data, policy, value, embeddings)
     if rescored:  # only once the new split is written, so a failed split leaves the run as it was
         files.write_config(cfg)
     return result

@@ -9,9 +9,11 @@ A run folder (``semready train --out RUN``) holds:
 ``log.csv``               one row per epoch (losses, cluster sizes, marginal entropy, collapse flag)
 ``tb/``                   TensorBoard events (with the ``tb`` extra)
 ``samples.csv``           ``index, cluster, confidence, learnability, rank, split[, label]``: one row per item
-``clusters.csv``          ``cluster, size, confidence, rank, split``
-``split.json``            the split's score, policy, value and learnability threshold (``route`` applies it)
+``clusters.csv``          ``cluster, size, confidence, rank, learnable_share, split``
+``split.json``            the split's score, policy, value and its rule: the learnability threshold, or under a
+                          cluster-level policy the learnable clusters (``route`` applies it)
 ``regen.safetensors``     the regen model fitted on the training stream (scores new data)
+``typicality.safetensors`` the stream's embeddings, the k-NN reference of the ``teacher`` score
 ``plots/``                the ranking and split as PNG files
 ``metrics.json``          ACC / NMI / ARI (``semready evaluate``)
 ``kpis.json``, ``kpis_items.csv``, ``languages/``   the semantic communication KPIs (``semready simulate``)
@@ -37,7 +39,7 @@ from semready.config import SemreadyConfig, dump_config, load_config_file
 from semready.errors import SemreadyError
 
 SAMPLE_COLUMNS = ("index", "cluster", "confidence", "learnability", "rank", "split")
-CLUSTER_COLUMNS = ("cluster", "size", "confidence", "rank", "split")
+CLUSTER_COLUMNS = ("cluster", "size", "confidence", "rank", "learnable_share", "split")
 LOG_COLUMNS = ("epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
                "revived", "collapsed", "lr", "images_per_s", "seconds", "processes", "cluster_sizes")
 ITEM_KPI_COLUMNS = ("scheme", "index", "path", "bits", "psnr_db", "passed", "impact")
@@ -87,8 +89,8 @@ class RunDir:
         path: the folder (need not exist yet).
 
     Attributes:
-        config, checkpoint, state, log, tb, samples, clusters, split, regen, plots, metrics, kpis, kpi_items,
-        languages, report: the paths of the run's files and folders (see the module docstring's table).
+        config, checkpoint, state, log, tb, samples, clusters, split, regen, typicality, plots, metrics, kpis,
+        kpi_items, languages, report: the paths of the run's files and folders (see the module docstring's table).
 
     >>> run = RunDir("runs/demo")
     >>> run.samples.name, run.language("vanilla").as_posix()
@@ -111,6 +113,7 @@ class RunDir:
     clusters = property(lambda self: self.path / "clusters.csv")
     split = property(lambda self: self.path / "split.json")
     regen = property(lambda self: self.path / "regen.safetensors")
+    typicality = property(lambda self: self.path / "typicality.safetensors")
     plots = property(lambda self: self.path / "plots")
     metrics = property(lambda self: self.path / "metrics.json")
     kpis = property(lambda self: self.path / "kpis.json")
@@ -256,6 +259,28 @@ class RunDir:
         if not isinstance(split, dict):
             raise SemreadyError(f"{self.split} is not a JSON object: re-split the run (`semready split {self.path}`)")
         return split
+
+    def split_rule(self, default: float, n_clusters: int) -> tuple[float | None, np.ndarray | None]:
+        """The rule of the run's current split: (learnability threshold, None) under an item-level policy,
+        (None, learnable clusters as bool (M,)) under a cluster-level one.
+
+        Args:
+            default: the threshold where split.json is absent.
+            n_clusters: M.
+
+        Returns:
+            (threshold, learnable clusters), exactly one of them None.
+        """
+        split = self.read_split()
+        keep = None if split is None else split.get("learnable_clusters")
+        if keep is None:
+            return self.split_threshold(default), None
+        if not (isinstance(keep, list) and all(isinstance(c, int) and 0 <= c < n_clusters for c in keep)):
+            raise SemreadyError(f"{self.split} lists learnable clusters outside 0..{n_clusters - 1}: re-split the run "
+                                f"(`semready split {self.path}`)")
+        mask = np.zeros(n_clusters, dtype=bool)
+        mask[keep] = True
+        return None, mask
 
     def split_threshold(self, default: float) -> float:
         """The learnability threshold of the run's current split.

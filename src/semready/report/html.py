@@ -212,7 +212,9 @@ class _Run:
             except (Missing, SemreadyError):
                 pass
         n_mem = sum(r["split"] == "memorizable" for r in s)
-        text = f"<p>{len(s) - n_mem} learnable, {n_mem} memorizable of {len(s)} items (threshold {threshold:.4f}).</p>"
+        rule = f"threshold {threshold:.4f}" if np.isfinite(threshold) else \
+            "whole clusters cut from the bottom of the confidence ranking"
+        text = f"<p>{len(s) - n_mem} learnable, {n_mem} memorizable of {len(s)} items ({rule}).</p>"
         fig = plots.learnability_histogram_figure(learn, threshold, labels, names)
         return _img(fig, "learnability histogram") + text
 

@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from semready import io  # noqa: E402
 from semready.rundir import RunDir  # noqa: E402
 
-COLORS = {"learnable": "#2b8cbe", "memorizable": "#e34a33"}
+COLORS = {"learnable": "#2b8cbe", "memorizable": "#e34a33", "mixed": "#bdbdbd"}
 
 
 def _save(fig, path: Path) -> None:

@@ -7,6 +7,14 @@
   (:func:`semready.comm.complexity.heldout_complexity_per_item`) within the budget. The paper: "categorizing
   particular semantic deep clusters … as X_m is a function of the lowest tolerable level of confidence … based on
   the tolerable language complexity in (1)".
+
+Cluster-level policies, the paper's own rule (Sec. III-B: deep clusters are ranked by confidence and the least
+confident are "categorized as X_m"): whole clusters go to X_m, least confident C_l first; every member of a
+cluster shares its split.
+
+- ``cluster-floor``: value = the floor on C_l; a cluster is learnable iff C_l ≥ value;
+- ``cluster-budget``: value = the memorizable fraction; the fewest least-confident clusters that together hold at
+  least ⌈value·N⌉ items are memorizable.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import numpy as np
 from semready.errors import SemreadyError
 
 DEFAULT_FLOOR = 0.5
-POLICIES = ("confidence", "budget", "complexity")
+ITEM_POLICIES = ("confidence", "budget", "complexity")
+CLUSTER_POLICIES = ("cluster-floor", "cluster-budget")
+POLICIES = ITEM_POLICIES + CLUSTER_POLICIES
 
 
 def check_policy(policy: str, value: float) -> None:
@@ -36,6 +46,10 @@ def check_policy(policy: str, value: float) -> None:
         if not (np.isfinite(value) and value > 0):
             raise SemreadyError(f"--value {value} is not a complexity budget: give nats per item > 0 "
                                 "(see Γ in kpis.json, e.g. 2000)")
+    elif policy.endswith("budget"):
+        if not 0.0 < value < 1.0:
+            raise SemreadyError(f"--value {value} is not a memorizable fraction for policy {policy!r}: use a number "
+                                "strictly between 0 and 1, e.g. 0.1")
     elif not 0.0 <= value <= 1.0:
         raise SemreadyError(f"--value {value} is out of range for policy {policy!r}: use a number in [0, 1]")
 
@@ -58,7 +72,12 @@ def learnable_threshold(learn: np.ndarray, policy: str, value: float,
     0.7
     """
     check_policy(policy, value)
+    if policy in CLUSTER_POLICIES:
+        raise SemreadyError(f"policy {policy!r} splits whole clusters: use learnable_clusters")
     if policy == "confidence":
+        if len(learn) and not (learn >= value).any():
+            raise SemreadyError(f"no item reaches the learnability floor {value:g} (the highest is "
+                                f"{float(learn.max()):.3f}): lower --value, or use --policy budget")
         return float(value)
     if policy == "complexity":
         if complexity_of is None:
@@ -98,3 +117,45 @@ def complexity_threshold(learn: np.ndarray, budget: float, complexity_of: Callab
             return threshold
     raise SemreadyError(f"no learnable set keeps the language complexity within {budget:g} nats per item (the top "
                         f"{fractions[-1]:.0%} needs {min(needed):.0f}): raise --value")
+
+
+def learnable_clusters(cluster_conf: np.ndarray, sizes: np.ndarray, policy: str, value: float) -> np.ndarray:
+    """Which whole clusters are learnable under a cluster-level policy (the paper's confidence ranking).
+
+    Args:
+        cluster_conf: C_l per cluster, float (M,).
+        sizes: members per cluster, int (M,).
+        policy: ``cluster-floor`` or ``cluster-budget``.
+        value: the floor on C_l, or the memorizable fraction of the items.
+
+    Returns:
+        bool (M,): True for a learnable cluster (an empty cluster is memorizable).
+
+    >>> learnable_clusters(np.array([0.9, 0.2, 0.6]), np.array([5, 3, 2]), "cluster-floor", 0.5).tolist()
+    [True, False, True]
+    >>> learnable_clusters(np.array([0.9, 0.2, 0.6]), np.array([5, 3, 2]), "cluster-budget", 0.4).tolist()
+    [True, False, False]
+    """
+    check_policy(policy, value)
+    if policy not in CLUSTER_POLICIES:
+        raise SemreadyError(f"policy {policy!r} is item-level: use learnable_threshold")
+    cluster_conf, sizes = np.asarray(cluster_conf, dtype=float), np.asarray(sizes)
+    present = sizes > 0
+    if policy == "cluster-floor":
+        keep = present & (cluster_conf >= value)
+        if not keep.any():
+            best = float(cluster_conf[present].max()) if present.any() else 0.0
+            raise SemreadyError(f"no cluster reaches the confidence floor {value:g} (the most confident has C_l = "
+                                f"{best:.3f}): lower --value, or use --policy cluster-budget")
+        return keep
+    need = int(np.ceil(value * sizes.sum() - 1e-9))
+    keep = present.copy()
+    memorized = 0
+    for cluster in np.argsort(np.where(present, cluster_conf, np.inf), kind="stable"):
+        if memorized >= need:
+            break
+        keep[cluster] = False
+        memorized += int(sizes[cluster])
+    if not keep.any():
+        raise SemreadyError(f"a memorizable budget of {value:g} takes every cluster: lower --value")
+    return keep

@@ -4,8 +4,10 @@
 >>> routed = router.route_batch(images)    # doctest: +SKIP
 >>> routed.split                           # doctest: +SKIP
 
-The learnability score is the run's (``rank.score``: regen, with the regen model fitted on the training stream,
-or paper, with the training clusters' confidences); the threshold is the run's current split (split.json).
+The learnability score is the one the run's current split was made with (split.json), computed with what the
+training stream left behind: the regen model, the stream's embeddings (the typicality reference), the training
+clusters' confidences C_l and the gate's knee; the rule is the current split's (a learnability threshold, or
+the learnable clusters of a cluster-level policy).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from semready.errors import SemreadyError
 from semready.rundir import RunDir
 from semready.split.policies import DEFAULT_FLOOR
 from semready.split.regen import RegenerationModel
-from semready.split.scores import paper_learnability
+from semready.split.scores import description_gate, paper_learnability, teacher_learnability
+from semready.split.typicality import TypicalityModel
 from semready.teacher.infer import TrainedRun, load_run
 
 
@@ -30,7 +33,7 @@ class RoutedBatch:
 
     Attributes:
         clusters: each item's deep cluster, int (N,).
-        confidence: c_i = max_l P_il (eq. 3), float (N,).
+        confidence: c_i = P_{i,l(i)} (eq. 3, the item's own cluster), float (N,).
         learnability: s_i in [0, 1], float (N,).
         split: ``"learnable"`` / ``"memorizable"`` per item, str (N,).
     """
@@ -47,15 +50,22 @@ class Router:
 
     Attributes:
         run: the loaded teacher.
-        threshold: learnable iff learnability ≥ threshold (split.json, else the default floor).
-        cluster_confidence: C_l of the training clusters, float (M,) (the ``paper`` score; None for ``regen``).
-        regen: the regen model fitted on the training stream, or None under the ``paper`` score.
+        threshold: learnable iff learnability ≥ threshold (split.json, else the default floor); None under a
+            cluster-level policy.
+        cluster_confidence: C_l of the training clusters, float (M,) (``paper``, ``teacher``; else None).
+        regen: the regen model fitted on the training stream (``regen``, ``teacher``; else None).
+        learnable_clusters: the learnable clusters of a cluster-level policy, bool (M,), else None.
+        typicality: the training stream's embeddings (``teacher``; else None).
+        gate_knee: κ of the description-length gate (``teacher``; else None).
     """
 
     run: TrainedRun
-    threshold: float
+    threshold: float | None
     cluster_confidence: np.ndarray | None
     regen: RegenerationModel | None
+    learnable_clusters: np.ndarray | None = None  # bool (M,), the split of a cluster-level policy
+    typicality: TypicalityModel | None = None  # the teacher score's k-NN reference
+    gate_knee: float | None = None  # the teacher score's κ
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "auto") -> Router:
@@ -71,16 +81,21 @@ class Router:
         run = load_run(run_dir, device)
         files = RunDir(run.run_dir)
         # the score the current split was made with (split.json; config.yaml for a run split before it said)
-        score = (files.read_split() or {}).get("score", run.cfg.rank.score)
-        regen, cluster_conf = None, None
-        if score == "regen":
-            if not files.regen.is_file():
-                raise SemreadyError(f"{run.run_dir} has no {files.regen.name}: re-split it (`semready split "
-                                    f"{run.run_dir}`) or use the paper score (`semready split --score paper`)")
-            regen = RegenerationModel.load(files.regen)
-        else:
+        split = files.read_split() or {}
+        score = split.get("score", run.cfg.rank.score)
+        regen, cluster_conf, typicality, knee = None, None, None, None
+        if score in ("regen", "teacher"):
+            regen = RegenerationModel.load(_needed(files.regen, run.run_dir))
+        if score in ("paper", "teacher"):
             cluster_conf = files.read_cluster_confidence(run.teacher.clusters)
-        return cls(run, files.split_threshold(DEFAULT_FLOOR), cluster_conf, regen)
+        if score == "teacher":
+            typicality = TypicalityModel.load(_needed(files.typicality, run.run_dir))
+            knee = split.get("gate_knee")
+            if isinstance(knee, bool) or not isinstance(knee, int | float) or not knee > 0:
+                raise SemreadyError(f"{files.split} has no gate_knee for the teacher score: re-split the run "
+                                    f"(`semready split {run.run_dir}`)")
+        threshold, keep = files.split_rule(DEFAULT_FLOOR, run.teacher.clusters)
+        return cls(run, threshold, cluster_conf, regen, keep, typicality, knee)
 
     def route_batch(self, images: torch.Tensor) -> RoutedBatch:
         """Cluster, confidence, learnability and split of one batch.
@@ -92,9 +107,21 @@ class Router:
             :class:`RoutedBatch`.
         """
         a = self.run.assign_batch(images)
-        if self.regen is not None:
+        if self.typicality is not None:
+            gate = description_gate(1.0 - self.regen.unexplained_images(images, a.clusters), self.gate_knee)
+            learn = teacher_learnability(self.cluster_confidence[a.clusters], self.typicality.score(a.embeddings), gate)
+        elif self.regen is not None:
             learn = 1.0 - self.regen.unexplained_images(images, a.clusters)
         else:
             learn = paper_learnability(a.confidence, self.cluster_confidence[a.clusters])
-        split = np.where(learn >= self.threshold, "learnable", "memorizable")
+        learnable = self.learnable_clusters[a.clusters] if self.learnable_clusters is not None \
+            else learn >= self.threshold
+        split = np.where(learnable, "learnable", "memorizable")
         return RoutedBatch(a.clusters, a.confidence, learn, split)
+
+
+def _needed(path: Path, run_dir: Path) -> Path:
+    if not path.is_file():
+        raise SemreadyError(f"{run_dir} has no {path.name}: re-split it (`semready split {run_dir}`) or use the "
+                            "paper score (`semready split --score paper`)")
+    return path

@@ -1,7 +1,9 @@
 """A trained teacher at work: load a run, embed items, assign clusters and confidences (eq. 3), batch by batch.
 
-Assignment of item i: cluster l(i) = argmax φ(z_i) on the momentum embedding z_i; confidence max_l P_il with
-P from eq. 3 against the trained bank, whose entries are organised per cluster by the same head φ.
+Assignment of item i: cluster l(i) = argmax φ(z_i) on the momentum embedding z_i; confidence c_i = P_{i,l(i)},
+eq. 3's probability of that same cluster against the trained bank, whose entries are organised per cluster by
+the same head φ. (The largest P_il can belong to another cluster than φ's choice; the confidence of an item is
+the confidence of its own cluster assignment, so c_i, l(i) and C_l describe one decision.)
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ class Assignment:
 
     Attributes:
         clusters: l(i) = argmax φ(z_i), int64 (N,).
-        confidence: c_i = max_l P_il, float (N,).
+        confidence: c_i = P_{i,l(i)}, float (N,).
         probabilities: P_il (eq. 3), float N×M, rows summing to 1.
+        embeddings: z_i from the momentum encoder, float N×d, unit rows.
         features: backbone features, float N×F, when asked for (else None).
     """
 
     clusters: np.ndarray      # int64 N
-    confidence: np.ndarray    # float N, max_l P_il
+    confidence: np.ndarray    # float N, P_{i,l(i)}
     probabilities: np.ndarray  # float N×M, P_il (eq. 3)
+    embeddings: np.ndarray     # float N×d, z_i
     features: np.ndarray | None = None  # backbone features, when asked for
 
 
@@ -103,8 +107,9 @@ class TrainedRun:
         clusters = self.teacher.cluster_head(z).argmax(dim=1)
         return Assignment(
             clusters=clusters.cpu().numpy(),
-            confidence=p.max(dim=1).values.cpu().numpy(),
+            confidence=p.gather(1, clusters[:, None]).squeeze(1).cpu().numpy(),
             probabilities=p.cpu().numpy(),
+            embeddings=z.float().cpu().numpy(),
             features=feats.float().cpu().numpy() if with_features else None,
         )
 
@@ -138,6 +143,7 @@ class TrainedRun:
             clusters=np.concatenate([p.clusters for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             probabilities=np.concatenate([p.probabilities for p in parts]),
+            embeddings=np.concatenate([p.embeddings for p in parts]),
             features=np.concatenate([p.features for p in parts]) if with_features else None,
         )
 

@@ -179,9 +179,12 @@ class Trainer:
             self.teacher.bank.enqueue(keys)
 
     def seed_prototypes(self) -> None:
-        """k-means on the bank's keys initialises the M prototypes (cluster decision boundaries)."""
+        """k-means on the bank's keys initialises the M prototypes (cluster decision boundaries); with
+        ``train.kmeans_seed`` off the head keeps its random initialisation (the paper's plain backprop)."""
         from sklearn.cluster import KMeans
 
+        if not self.cfg.train.kmeans_seed:
+            return
         if self.dist.main:
             keys = self.teacher.bank.valid_keys().detach().cpu().numpy()
             km = KMeans(n_clusters=self.teacher.clusters, n_init=3, random_state=self.cfg.train.seed).fit(keys)
@@ -194,7 +197,7 @@ class Trainer:
         cluster (split it). A dead prototype gets no gradient from eq. 3-4 or the anti-collapse term once its
         softmax share is ~0, so without this it stays dead."""
         dead = torch.nonzero(sizes == 0, as_tuple=True)[0].tolist()
-        if not dead:
+        if not dead or not self.cfg.train.revive_dead_clusters:
             return 0
         gen = epoch_generator(self.cfg.train.seed, 10_000 + self.epoch)
         keys = self.teacher.bank.valid_keys()

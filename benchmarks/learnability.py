@@ -1,0 +1,216 @@
+"""Learnability benchmark: python benchmarks/learnability.py [--minutes 6] [--out results.json].
+
+Does what the teacher learned decide which items are learnable? One table from one run, two tests:
+
+- **C-scores** (natural data): a teacher trained on cifar10_train10k; Spearman ρ of each item's learnability with
+  its C-score (Jiang et al., ICML 2021: the expected accuracy on an image of models trained without it) and the
+  AUROC of low learnability against the 10 % lowest C-scores.
+- **Semantic-poor families** (noise, scrambled, rare) injected into cifar10_test, dense (10 % of each) and sparse
+  (0.5 %), a teacher trained on each stream: AUROC of low learnability against each family.
+
+Every row is computed on the same items in the same process. Controls beside the method: the same score with an
+untrained teacher (random initialisation, bank primed, prototypes k-means seeded, no step taken), with one
+cluster and with k-means-on-pixels clusters in place of the teacher's, and a random score; the paper's item score
+and its cluster ranking (C_l of the item's cluster: the paper's cluster-level policy ranks exactly by it); the
+score's components (cluster confidence, typicality, description-length gate); pixel peers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _common import parse_args, write_result
+from scipy.stats import spearmanr
+from sklearn.cluster import KMeans
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.detection import build_stream, knn_distance, pca_residual
+from semready.config import RankConfig, build_config
+from semready.data import ImageData, load_data
+from semready.data.inject import FAMILIES
+from semready.data.pixels import pixel_vectors
+from semready.errors import SemreadyError
+from semready.split.policies import learnable_clusters
+from semready.split.ranking import cluster_confidence
+from semready.split.regen import cross_fitted_unexplained
+from semready.split.scores import GATE_SHARE, description_gate, learnability_scores, teacher_learnability
+from semready.teacher.infer import TrainedRun
+from semready.teacher.losses import cluster_probabilities
+from semready.teacher.train import Trainer
+
+METHOD = "teacher score (default): sqrt(C_l·t_i)·g_i"
+
+
+def teacher_for(data: ImageData, minutes: float, seed: int, work: Path, trained: bool) -> tuple[TrainedRun, int]:
+    """A teacher on ``data``: trained for ``minutes`` (quick preset), or untrained (bank primed, k-means seeded)."""
+    cfg = build_config("quick", overrides={"train": {"max_minutes": minutes, "epochs": 10_000, "seed": seed}})
+    trainer = Trainer(cfg, data, work, progress=False)
+    if trained:
+        trainer.fit()
+    else:
+        trainer.prime_bank()
+        trainer.seed_prototypes()
+    return TrainedRun(work, cfg, trainer.teacher.eval(), trainer.device, tuple(data.images.shape[1:])), trainer.epoch
+
+
+def teacher_parts(run: TrainedRun, images: torch.Tensor, seed: int, u: np.ndarray) -> dict[str, np.ndarray]:
+    """The default score and its parts for one teacher, its own clusters."""
+    a = run.assign_all(images)
+    m = run.cfg.model.clusters
+    learn, model = learnability_scores(RankConfig(score="teacher"), a.clusters, a.confidence, m, images, seed,
+                                       a.embeddings)
+    c_of_item = cluster_confidence(a.clusters, a.confidence, m)[a.clusters]
+    typ = model.typicality.score(a.embeddings, stream=True)
+    paper, _ = learnability_scores(RankConfig(score="paper"), a.clusters, a.confidence, m, images, seed)
+    return {"score": learn, "C_l": c_of_item, "typicality": typ, "paper": paper, "clusters": a.clusters,
+            "confidence": a.confidence, "embeddings": a.embeddings, "gate": description_gate(1 - u, model.gate_knee)}
+
+
+def score_with_clusters(parts: dict[str, np.ndarray], clusters: np.ndarray, m: int, tau: float,
+                        gate: np.ndarray) -> np.ndarray:
+    """The default score with another partition in place of the teacher's clusters: c_i from eq. 3 against the
+    stream's own embeddings organised by that partition (one cluster: c_i = 1)."""
+    z = torch.from_numpy(parts["embeddings"])
+    membership = F.one_hot(torch.from_numpy(clusters), m).float()
+    conf = np.concatenate([cluster_probabilities(z[i:i + 1024], z, membership, tau).gather(
+        1, torch.from_numpy(clusters[i:i + 1024])[:, None]).squeeze(1).numpy() for i in range(0, len(z), 1024)])
+    c_of_item = cluster_confidence(clusters, conf, m)[clusters]
+    return teacher_learnability(c_of_item, parts["typicality"], gate)
+
+
+def all_scores(data: ImageData, minutes: float, seed: int, work: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Learnability (higher = more learnable) of every method and control on one stream."""
+    images = data.images
+    u, _ = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, 128, 32, seed)
+    trained, epochs = teacher_for(data, minutes, seed, work / "trained", trained=True)
+    untrained, _ = teacher_for(data, minutes, seed, work / "untrained", trained=False)
+    t = teacher_parts(trained, images, seed, u)
+    r = teacher_parts(untrained, images, seed, u)
+    m, tau = trained.cfg.model.clusters, trained.cfg.loss.tau
+    pixels = pixel_vectors(images, 32).numpy()
+    pixel_clusters = KMeans(n_clusters=m, n_init=3, random_state=seed).fit_predict(pixels).astype(np.int64)
+    gate = description_gate(1 - u, GATE_SHARE * float(np.median(1 - u)))
+    scores = {
+        METHOD: t["score"],
+        "control: untrained teacher, same score": r["score"],
+        "control: one cluster, same score": score_with_clusters(t, np.zeros(len(u), np.int64), 1, tau, gate),
+        "control: k-means-on-pixels clusters, same score": score_with_clusters(t, pixel_clusters, m, tau, gate),
+        "control: random score": np.random.default_rng(seed).random(len(u)),
+        "paper item score sqrt(c_i·C_l)": t["paper"],
+        "paper cluster ranking C_l(i) (cluster-level policy)": t["C_l"],
+        "part: typicality t_i alone": t["typicality"],
+        "part: item confidence c_i alone": t["confidence"],
+        "part: description-length gate g_i alone (regen)": t["gate"],
+        "peer: regen learnability 1 − u_i (one cluster)": 1 - u,
+        "peer: raw-pixel 10-NN distance": -knn_distance(pixels),
+        "peer: PCA residual (rank 64)": -pca_residual(pixels, pixels, 64),
+        "peer: PNG size": -png_bits(images),
+    }
+    info = {"teacher_epochs": epochs, "clusters": t["clusters"], "C_l": t["C_l"]}
+    return scores, info
+
+
+def _finite(x: float) -> float | None:
+    """A JSON-safe number: None where a constant score leaves the correlation undefined."""
+    return float(x) if np.isfinite(x) else None
+
+
+def _fmt(x: float | None, signed: bool = False) -> str:
+    return "n/a" if x is None else (f"{x:+.3f}" if signed else f"{x:.3f}")
+
+
+def png_bits(images: torch.Tensor) -> np.ndarray:
+    import io as _io
+
+    from PIL import Image
+
+    out = []
+    for img in images.permute(0, 2, 3, 1).numpy():
+        buf = _io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG", optimize=False)
+        out.append(8 * buf.tell())
+    return np.array(out, dtype=float)
+
+
+def cscore_part(data_dir: Path, minutes: float, seed: int, work: Path) -> dict[str, Any]:
+    data = load_data(f"npz:{data_dir / 'cifar10_train10k.npz'}")
+    cs = np.load(data_dir / "cifar10_train10k_cscores.npz")["cscore"].astype(float)
+    low = cs <= np.quantile(cs, 0.10)
+    scores, info = all_scores(data, minutes, seed, work / "cscores")
+    rows = {name: {"spearman": _finite(spearmanr(s, cs).statistic), "auroc_low10": _finite(roc_auc_score(low, -s))}
+            for name, s in scores.items()}
+    # the paper's cluster-level policy itself: whole least-confident clusters to X_m, 10 % budget
+    m = int(info["clusters"].max()) + 1
+    conf_per_cluster = np.zeros(m)
+    conf_per_cluster[info["clusters"]] = info["C_l"]
+    keep = learnable_clusters(conf_per_cluster, np.bincount(info["clusters"], minlength=m), "cluster-budget", 0.10)
+    memorized = ~keep[info["clusters"]]
+    policy = {"memorizable_items": int(memorized.sum()),
+              "mean_cscore_memorizable": float(cs[memorized].mean()),
+              "mean_cscore_learnable": float(cs[~memorized].mean()),
+              "precision_vs_low10": float((memorized & low).sum() / max(memorized.sum(), 1)),
+              "recall_vs_low10": float((memorized & low).sum() / low.sum())}
+    return {"items": len(cs), "teacher_epochs": info["teacher_epochs"], "methods": rows,
+            "cluster_budget_policy_10pct": policy}
+
+
+def family_part(data_dir: Path, fraction: float, minutes: float, seed: int, work: Path) -> dict[str, Any]:
+    stream = build_stream(data_dir, fraction, seed)
+    scores, info = all_scores(stream.data, minutes, seed, work / f"families_{fraction}")
+    rows = {}
+    for name, s in scores.items():
+        rows[name] = {}
+        for fam in FAMILIES:
+            pick = (stream.family == fam) | (stream.family == "clean")
+            rows[name][fam] = float(roc_auc_score(stream.family[pick] == fam, -s[pick]))
+    counts = {f: int((stream.family == f).sum()) for f in ("clean", *FAMILIES)}
+    return {"fraction_each": fraction, "counts": counts, "teacher_epochs": info["teacher_epochs"], "methods": rows}
+
+
+def run_learnability_benchmark(data_dir: str | Path, minutes: float = 6.0, seed: int = 0,
+                               work_dir: str | Path = "benchmarks/results/learnability_runs") -> dict[str, Any]:
+    data_dir, work = Path(data_dir), Path(work_dir)
+    for name in ("cifar10_train10k.npz", "cifar10_train10k_cscores.npz", "cifar10_test.npz",
+                 "tinyimagenet10_train.npz"):
+        if not (data_dir / name).is_file():
+            raise SemreadyError(f"benchmark data {data_dir / name} not found: pass --data-dir pointing at "
+                                "shared/data")
+    t0 = time.perf_counter()
+    result = {"benchmark": "learnability", "minutes_per_teacher": minutes, "seed": seed, "torch": torch.__version__,
+              "cscores": cscore_part(data_dir, minutes, seed, work),
+              "families": [family_part(data_dir, f, minutes, seed, work) for f in (0.10, 0.005)]}
+    result["wall_seconds"] = time.perf_counter() - t0
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = result["cscores"]
+    fams = result["families"]
+    table = Table(title=f"Learnability: C-scores (cifar10_train10k, teacher {c['teacher_epochs']} epochs) and "
+                        "semantic-poor families (AUROC of low learnability)")
+    table.add_column("method")
+    table.add_column("C-score ρ")
+    table.add_column("AUROC low-10 %")
+    for f in fams:
+        for fam in FAMILIES:
+            table.add_column(f"{fam} {f['fraction_each']:.1%}")
+    for name, row in c["methods"].items():
+        table.add_row(name, _fmt(row["spearman"], signed=True), _fmt(row["auroc_low10"]),
+                      *(f"{f['methods'][name][fam]:.3f}" for f in fams for fam in FAMILIES))
+    Console(width=220).print(table)
+    print("paper's cluster-level policy, 10 % budget, on C-scores:", c["cluster_budget_policy_10pct"])
+
+
+if __name__ == "__main__":
+    args = parse_args(__doc__, 6.0, "benchmarks/results/learnability.json", "training budget per teacher")
+    result = run_learnability_benchmark(args.data_dir, minutes=args.minutes, seed=args.seed)
+    print_table(result)
+    write_result(result, args.out)
