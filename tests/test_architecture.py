@@ -20,6 +20,7 @@ LAYERS = [
     {"pipeline"},
     {"experiments"},
     {"api"},
+    {"estimator"},
     {"cli"},
 ]
 RUN_FILES = ("config.yaml", "checkpoint.safetensors", "state.json", "log.csv", "samples.csv", "clusters.csv",

@@ -40,6 +40,7 @@ from semready.teacher.losses import normalized_size_entropy
 from semready.teacher.model import Teacher
 from semready.teacher.tb import EpochWriter
 from semready.teacher.views import two_views
+from semready.teacher.weights import load_backbone_weights
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -67,6 +68,8 @@ class Trainer:
         data: the stream X (uint8 N×3×H×W).
         run_dir: where checkpoints and log.csv go.
         progress: show progress bars.
+        backbone: your own ψ instead of ``model.encoder`` (:meth:`Teacher.from_config`); pass the same
+            architecture again to resume.
 
     >>> trainer = Trainer(cfg, load_data("sample"), Path("runs/x"))  # doctest: +SKIP
     >>> log = trainer.fit()                                          # doctest: +SKIP
@@ -76,6 +79,7 @@ class Trainer:
     data: ImageData
     run_dir: Path
     progress: bool = True
+    backbone: torch.nn.Module | None = None
     teacher: Teacher = field(init=False)
     device: torch.device = field(init=False)
 
@@ -91,11 +95,15 @@ class Trainer:
             raise SemreadyError(f"batch of {self.batch_size} items cannot be split over {world} processes: make "
                                 "train.batch_size a multiple of the number of processes (nproc_per_node x nnodes)")
         self.dist, self.device = distributed.setup(resolve_device(t.device))
-        self.teacher = Teacher.from_config(self.cfg).to(self.device)
+        side = max(self.data.images.shape[-2:]) if self.data.images.ndim == 4 else None
+        # model.weights are copied in by fit() on a fresh start only: a resumed run needs no weights file
+        self.teacher = Teacher.from_config(self.cfg, self.backbone, image_size=side, load_weights=False).to(self.device)
         self.teacher.dist = self.dist
         if t.channels_last:
             self.teacher.to(memory_format=torch.channels_last)
-        params = list(self.teacher.encoder.parameters()) + list(self.teacher.cluster_head.parameters())
+        # a frozen backbone's parameters stay out of SGD (no weight decay creeping into them either)
+        params = [p for p in [*self.teacher.encoder.parameters(), *self.teacher.cluster_head.parameters()]
+                  if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=t.lr, momentum=t.sgd_momentum, weight_decay=t.weight_decay)
         if t.compile:
             self.teacher.compile_encoders()
@@ -225,6 +233,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.epoch)
         gen = epoch_generator(cfg.train.seed, self.epoch)
+        # layers that draw from the global generator (dropout, stochastic depth of torchvision/timm backbones)
+        torch.manual_seed(gen.initial_seed() + 7919)  # replay exactly on resume, too
         order = torch.randperm(len(self.data), generator=gen)  # the same on every rank
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         sizes = torch.zeros(self.teacher.clusters, dtype=torch.long, device=self.device)
@@ -309,6 +319,9 @@ class Trainer:
             The per-epoch log rows.
         """
         main = self.dist.main
+        if self.cfg.model.weights and not resume:  # before anything is written; κ̃ = κ at the start
+            for encoder in (self.teacher.encoder, self.teacher.momentum_encoder):
+                load_backbone_weights(encoder.backbone, self.cfg.model.weights, self.cfg.model.encoder)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
