@@ -340,3 +340,14 @@ def test_a_registered_module_runs_through_the_facade_and_is_named_when_missing(n
     with pytest.raises(SemreadyError) as exc:
         load_run(tmp_path / "run", "cpu")
     assert "register_backbone('tests-tiny', module)" in one_line(exc)
+
+
+def test_a_resnet18_run_on_items_above_64_px_trains_and_loads_with_the_imagenet_stem(images, tmp_path):
+    big = torch.nn.functional.interpolate(images[:16].float(), size=72, mode="bilinear").round().clamp(0, 255)
+    np.savez(tmp_path / "big.npz", x=big.to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    cfg = tiny_cfg(tmp_path / "big.npz", encoder="resnet18", embed_dim=8)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": 1, "warmup_epochs": 0})})
+    api.train(tmp_path / "run", cfg, progress=False)  # data.image_size unset: the items' own 72 px decide
+    assert _teacher_tensors(tmp_path / "run")["teacher.encoder.backbone.net.conv1.weight"].shape == (64, 3, 7, 7)
+    run = load_run(tmp_path / "run", "cpu")  # rebuilt from the checkpoint's image shape, not from the config
+    assert run.teacher.encoder.backbone.net.conv1.kernel_size == (7, 7)
