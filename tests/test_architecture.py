@@ -10,7 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "semready"
 # lower layers first: a module may import its own package and anything below its layer, never above
 LAYERS = [
-    {"errors", "io", "config", "configs", "progress"},
+    {"errors", "io", "backbone_names", "config", "configs", "progress"},
     {"rundir"},
     {"data"},
     {"teacher"},
@@ -20,6 +20,7 @@ LAYERS = [
     {"pipeline"},
     {"experiments"},
     {"api"},
+    {"estimator"},
     {"cli"},
 ]
 RUN_FILES = ("config.yaml", "checkpoint.safetensors", "state.json", "log.csv", "samples.csv", "clusters.csv",

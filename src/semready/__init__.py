@@ -9,6 +9,7 @@ The packages follow the paper's Fig. 1: :mod:`semready.data` (the raw stream X) 
 >>> import semready
 >>> run = semready.train("runs/demo")          # doctest: +SKIP
 >>> semready.simulate("runs/demo")             # doctest: +SKIP
+>>> table = semready.Disentangler(epochs=5).fit_transform(images)  # doctest: +SKIP
 
 The main objects are importable from here; they load on first use, so ``import semready`` stays cheap.
 """
@@ -27,7 +28,8 @@ _EXPORTS = {
     "ImageData": "semready.data", "SemreadyError": "semready.errors", "RunDir": "semready.rundir",
     "Teacher": "semready.teacher", "TeacherLoss": "semready.teacher", "Trainer": "semready.teacher",
     "TrainedRun": "semready.teacher", "load_run": "semready.teacher", "Router": "semready.split.router",
-    "SemanticLanguage": "semready.comm.language",
+    "SemanticLanguage": "semready.comm.language", "Disentangler": "semready.estimator",
+    "register_backbone": "semready.teacher.backbones",
 }
 
 

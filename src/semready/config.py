@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from semready.backbone_names import check_backbone_name
 from semready.errors import SemreadyError
 
 PRESETS = ("quick", "paper")
@@ -85,15 +86,30 @@ class ModelConfig(_Section):
     """The encoder ψ_κ and the cluster head φ (see :mod:`semready.teacher.heads`).
 
     Attributes:
-        encoder: the backbone (:data:`semready.teacher.backbones.BACKBONES`).
+        encoder: the backbone: ``small_cnn``, ``resnet18``, ``torchvision:NAME``, ``timm:NAME`` or ``module:NAME``
+            (:data:`semready.teacher.backbones.NAMING`).
         embed_dim: d, the embedding size.
+        weights: a local weights file for the backbone (safetensors or a ``torch.save``'d state dict), or None.
+        freeze_backbone: train the projection and the cluster head only.
+        stem: ``resnet18``'s stem: ``auto`` (CIFAR stem up to 64 px, ImageNet stem above), ``cifar``, ``imagenet``.
     """
 
-    encoder: Literal["small_cnn", "resnet18"] = "small_cnn"
+    encoder: str = "small_cnn"
+    weights: str | None = Field(None, min_length=1, description="local backbone weights file")
+    freeze_backbone: bool = False
+    stem: Literal["auto", "cifar", "imagenet"] = "auto"
     width: int = Field(32, ge=4, le=512, description="small_cnn: channels of the first block")
     embed_dim: int = Field(128, ge=8, le=4096)
     clusters: int = Field(10, ge=2, le=10_000, description="M, the number of deep clusters")
     cluster_temperature: float = Field(0.1, gt=0.0, le=10.0, description="τ_φ of the cluster head")
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_backbone(cls, name: str) -> str:
+        try:
+            return check_backbone_name(name)
+        except SemreadyError as err:
+            raise ValueError(str(err)) from None
 
 
 class BankConfig(_Section):

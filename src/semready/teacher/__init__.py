@@ -1,7 +1,8 @@
 """The teacher (Sec. III): a contrastive model trained on the raw stream X.
 
 - :mod:`~semready.teacher.views`        the perturbations χ1, χ2
-- :mod:`~semready.teacher.backbones`    backbones ψ (small CNN, CIFAR-stem ResNet-18)
+- :mod:`~semready.teacher.backbones`    backbones ψ (small CNN, ResNet-18, torchvision/timm by name, your modules)
+- :mod:`~semready.teacher.weights`      local weights files for a backbone, read without unpickling
 - :mod:`~semready.teacher.heads`        encoder ψ_κ (backbone + projection), momentum copy, cluster head φ
 - :mod:`~semready.teacher.bank`         the memory bank of stale keys, organised per cluster C_l
 - :mod:`~semready.teacher.losses`       eq. 2, 3, 4 and anti-collapse, one function each; ``TeacherLoss``

@@ -98,6 +98,47 @@ def read_state(run_dir: Path) -> dict[str, Any]:
     return _check_state(state, str(path))
 
 
+def _missing(run_dir: Path) -> SemreadyError:
+    run = RunDir(run_dir)
+    if not run.state.is_file():
+        return SemreadyError(f"{run_dir} holds no trained teacher ({run.checkpoint.name} missing): run `semready "
+                             f"train --out {run_dir}` first")
+    return SemreadyError(f"{run_dir} has no {run.checkpoint.name}: the run never finished an epoch; retrain it")
+
+
+def _state_of(meta: dict[str, str], path: Path, run_dir: Path) -> dict[str, Any]:
+    if STATE_KEY not in meta:  # a checkpoint without a state header: its state is in state.json
+        return read_state(run_dir)
+    try:
+        state = json.loads(meta[STATE_KEY])
+    except json.JSONDecodeError:
+        raise SemreadyError(f"{path} holds a corrupt state header: retrain") from None
+    return _check_state(state, str(path))
+
+
+def peek_state(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint's state (position, log, image shape) without reading its tensors — what a teacher needs
+    to know before it is built (e.g. the items' size, which picks ResNet-18's stem).
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The state: from the checkpoint's header, else from ``state.json``.
+    """
+    path = RunDir(run_dir).checkpoint
+    if not path.is_file():
+        raise _missing(run_dir)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        line = " ".join(str(exc).split())[:120]
+        raise SemreadyError(f"{path} is not a valid safetensors checkpoint ({line}); it may be truncated or "
+                            "not ours: retrain") from None
+    return _state_of(meta, path, run_dir)
+
+
 def load_checkpoint(run_dir: Path, teacher: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
     """Restore tensors into ``teacher`` (and ``optimizer``); return the state. Never unpickles.
@@ -112,22 +153,11 @@ def load_checkpoint(run_dir: Path, teacher: torch.nn.Module,
 
     >>> state = load_checkpoint(Path("runs/demo"), Teacher.from_config(cfg))  # doctest: +SKIP
     """
-    run = RunDir(run_dir)
-    path = run.checkpoint
+    path = RunDir(run_dir).checkpoint
     if not path.is_file():
-        if not run.state.is_file():
-            raise SemreadyError(f"{run_dir} holds no trained teacher ({path.name} missing): run `semready "
-                                f"train --out {run_dir}` first")
-        raise SemreadyError(f"{run_dir} has no {path.name}: the run never finished an epoch; retrain it")
+        raise _missing(run_dir)
     tensors, meta = read_tensors(path)
-    if STATE_KEY in meta:
-        try:
-            state = json.loads(meta[STATE_KEY])
-        except json.JSONDecodeError:
-            raise SemreadyError(f"{path} holds a corrupt state header: retrain") from None
-        state = _check_state(state, str(path))
-    else:  # a checkpoint without a state header: its state is in state.json
-        state = read_state(run_dir)
+    state = _state_of(meta, path, run_dir)
     model_sd = {k[len("teacher."):]: v for k, v in tensors.items() if k.startswith("teacher.")}
     try:
         teacher.load_state_dict(model_sd, strict=True)

@@ -9,6 +9,7 @@ runs plain single-process code.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -153,3 +154,20 @@ def average_buffers_(module: nn.Module, info: DistInfo) -> None:
         if b.is_floating_point():
             dist.all_reduce(b)
             b.div_(info.world)
+
+
+def wrap_teacher(teacher: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """The module the step calls: the Teacher itself, or under torchrun the Teacher wrapped whole by DDP (which
+    all-reduces the gradients of the query encoder and the cluster head; the momentum encoder gets none, its EMA
+    follows the synced query encoder). The plain Teacher is what checkpoints save."""
+    if not info.enabled:
+        return teacher
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    # buffers (BatchNorm statistics, the bank) are not broadcast at each forward: BatchNorm's are averaged at
+    # every epoch end (distributed.average_buffers_), the bank is filled with all-gathered keys on every rank
+    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+        else "broadcast_buffers"
+    # the cluster head gets no gradient during warm-up or with L_D switched off
+    return DDP(teacher, device_ids=ids, find_unused_parameters=True, **{no_sync: False})

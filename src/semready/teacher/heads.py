@@ -13,8 +13,11 @@ class Encoder(nn.Module):
     """ψ_κ: X -> Z, a backbone followed by an MLP projection; embeddings lie on the unit sphere.
 
     Args:
-        backbone: maps images N×3×H×W to features N×F; must have an ``out_dim`` attribute (F).
+        backbone: maps images N×3×H×W to features N×F.
         embed_dim: d, the embedding size.
+        feature_dim: F (default: the backbone's ``out_dim`` attribute).
+        freeze_backbone: keep the backbone fixed: its parameters get no gradient and it stays in eval mode (its
+            BatchNorm statistics stay as loaded); only the projection trains.
 
     Shapes: ``forward`` N×3×H×W -> N×d, each row of unit L2 norm.
 
@@ -24,13 +27,25 @@ class Encoder(nn.Module):
     True
     """
 
-    def __init__(self, backbone: nn.Module, embed_dim: int):
+    def __init__(self, backbone: nn.Module, embed_dim: int, feature_dim: int | None = None,
+                 freeze_backbone: bool = False):
         super().__init__()
         self.backbone = backbone
-        f = backbone.out_dim
+        f = feature_dim if feature_dim is not None else backbone.out_dim
         self.projection = nn.Sequential(
             nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(inplace=True), nn.Linear(f, embed_dim)
         )
+        self.freeze_backbone = freeze_backbone
+        if freeze_backbone:
+            backbone.requires_grad_(False)
+            backbone.eval()
+
+    def train(self, mode: bool = True) -> Encoder:
+        """Set train/eval mode; a frozen backbone stays in eval mode (a fixed function of the item)."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings z = ψ_κ(x).
@@ -115,7 +130,8 @@ def make_momentum_copy(encoder: Encoder) -> Encoder:
 
 @torch.no_grad()
 def momentum_update(online: nn.Module, target: nn.Module, omega: float) -> None:
-    """κ̃ ← ω κ̃ + (1 − ω) κ (Sec. III-B), parameters only.
+    """κ̃ ← ω κ̃ + (1 − ω) κ (Sec. III-B), over the parameters that train: a frozen backbone's stay exactly equal
+    to the online encoder's (the update would only add rounding to them).
 
     BatchNorm running statistics are not copied: the momentum encoder runs in train mode during training,
     so its own statistics track its own (lagging) weights. Copying the online encoder's statistics would make
@@ -131,7 +147,8 @@ def momentum_update(online: nn.Module, target: nn.Module, omega: float) -> None:
     >>> momentum_update(a, b, omega=0.9); round(b.weight.item(), 4)
     0.1
     """
-    online_params = [p.detach() for p in online.parameters()]
-    target_params = list(target.parameters())
+    pairs = [(o.detach(), t) for o, t in zip(online.parameters(), target.parameters(), strict=True)
+             if o.requires_grad]
+    online_params, target_params = [o for o, _ in pairs], [t for _, t in pairs]
     torch._foreach_mul_(target_params, omega)
     torch._foreach_add_(target_params, online_params, alpha=1 - omega)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from semready.config import SemreadyConfig
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
-from semready.teacher.checkpoint import load_checkpoint
+from semready.teacher.checkpoint import load_checkpoint, peek_state
 from semready.teacher.device import resolve_device
 from semready.teacher.losses import cluster_probabilities
 from semready.teacher.model import Teacher
@@ -148,12 +148,14 @@ class TrainedRun:
         )
 
 
-def load_run(run_dir: str | Path, device: str = "auto") -> TrainedRun:
+def load_run(run_dir: str | Path, device: str = "auto", backbone: torch.nn.Module | None = None) -> TrainedRun:
     """Load a trained teacher from a run directory (config.yaml + checkpoint.safetensors + state.json).
 
     Args:
         run_dir: the run folder.
         device: see :func:`~semready.teacher.device.resolve_device`.
+        backbone: the module the run was trained with as ``backbone=`` (same architecture; its weights are
+            replaced by the checkpoint's). Not needed for named backbones (``model.encoder``).
 
     Returns:
         :class:`TrainedRun`, in eval mode.
@@ -162,11 +164,13 @@ def load_run(run_dir: str | Path, device: str = "auto") -> TrainedRun:
     """
     run_dir = Path(run_dir)
     cfg = RunDir(run_dir).read_config()
-    teacher = Teacher.from_config(cfg)
-    state = load_checkpoint(run_dir, teacher)
+    shape = tuple(peek_state(run_dir).get("image_shape", ()))
+    # the checkpoint replaces every weight: the weights file (model.weights) need not exist any more
+    teacher = Teacher.from_config(cfg, backbone, image_size=max(shape[1:]) if len(shape) == 3 else None,
+                                  load_weights=False)
+    load_checkpoint(run_dir, teacher)
     dev = resolve_device(device)
     teacher.to(dev).eval()
-    shape = tuple(state.get("image_shape", ()))
     if len(shape) != 3:
         raise SemreadyError(f"{run_dir}/state.json lacks the training image shape: retrain the run")
     return TrainedRun(run_dir, cfg, teacher, dev, shape)  # type: ignore[arg-type]

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from semready.teacher import distributed
-from semready.teacher.backbones import build_backbone
+from semready.teacher.backbones import build_backbone, feature_width
 from semready.teacher.bank import MemoryBank
 from semready.teacher.heads import ClusterHead, Encoder, make_momentum_copy, momentum_update
 from semready.teacher.losses import TeacherLoss
+from semready.teacher.weights import load_backbone_weights
 
 if TYPE_CHECKING:  # the building blocks take plain arguments; only from_config reads a config
     from semready.config import SemreadyConfig
@@ -53,7 +54,7 @@ class Teacher(nn.Module):
 
     Example:
         >>> from semready.teacher.heads import Encoder
-        >>> from semready.teacher.backbones import build_backbone
+        >>> from semready.teacher.backbones import build_backbone, feature_width
         >>> t = Teacher(Encoder(build_backbone("small_cnn", 8), 16), embed_dim=16, clusters=3, bank_size=64)
         >>> out = t(torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32), clusters_active=False)
         >>> sorted(out.losses)
@@ -79,21 +80,39 @@ class Teacher(nn.Module):
         self._engines: tuple = (encoder, self.momentum_encoder)
 
     @classmethod
-    def from_config(cls, cfg: SemreadyConfig) -> Teacher:
+    def from_config(cls, cfg: SemreadyConfig, backbone: nn.Module | None = None, *, image_size: int | None = None,
+                    load_weights: bool = True) -> Teacher:
         """The teacher a run's config describes (model, bank, loss, ω and bf16 settings).
 
         Args:
             cfg: the run's config.
+            backbone: your own ψ (images float N×3×H×W -> features N×F), used as the query encoder's backbone in
+                place of ``model.encoder``; the momentum encoder gets a deep copy. F is its ``out_dim`` attribute,
+                else measured by one forward pass.
+            image_size: the items' side in px when ``data.image_size`` is unset (picks ResNet-18's stem).
+            load_weights: copy ``model.weights`` into the backbone (off when a checkpoint is loaded next).
 
         Returns:
             A freshly initialised :class:`Teacher` on the CPU.
+
+        >>> from semready.config import build_config
+        >>> cfg = build_config(overrides={"model": {"width": 4, "embed_dim": 8, "freeze_backbone": True}})
+        >>> t = Teacher.from_config(cfg, nn.Sequential(nn.Conv2d(3, 6, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()))
+        >>> t.encoder.projection[0].in_features, any(p.requires_grad for p in t.encoder.backbone.parameters())
+        (6, False)
         """
         m, loss = cfg.model, cfg.loss
         criterion = TeacherLoss(loss.tau, loss.eta, loss.epsilon, cluster_loss=loss.cluster_loss,
                                 anti_collapse=loss.anti_collapse, anti_collapse_weight=loss.anti_collapse_weight,
                                 cluster_aware_negatives=cfg.bank.cluster_aware_negatives,
                                 min_negatives=cfg.bank.min_negatives)
-        encoder = Encoder(build_backbone(m.encoder, m.width), m.embed_dim)
+        side = cfg.data.image_size or image_size
+        name = m.encoder if backbone is None else f"{type(backbone).__name__} (backbone=)"
+        if backbone is None:
+            backbone = build_backbone(m.encoder, m.width, image_size=side, stem=m.stem)
+        if m.weights and load_weights:
+            load_backbone_weights(backbone, m.weights, name)
+        encoder = Encoder(backbone, m.embed_dim, feature_width(backbone, side), freeze_backbone=m.freeze_backbone)
         return cls(encoder, m.embed_dim, m.clusters, cfg.bank.size, ema=cfg.train.ema,
                    cluster_temperature=m.cluster_temperature, criterion=criterion, amp=cfg.train.amp)
 

@@ -18,7 +18,6 @@ identical; rank 0 alone writes checkpoints, logs and the progress bar.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from semready.teacher.losses import normalized_size_entropy
 from semready.teacher.model import Teacher
 from semready.teacher.tb import EpochWriter
 from semready.teacher.views import two_views
+from semready.teacher.weights import load_backbone_weights
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -67,6 +67,8 @@ class Trainer:
         data: the stream X (uint8 N×3×H×W).
         run_dir: where checkpoints and log.csv go.
         progress: show progress bars.
+        backbone: your own ψ instead of ``model.encoder`` (:meth:`Teacher.from_config`); pass the same
+            architecture again to resume.
 
     >>> trainer = Trainer(cfg, load_data("sample"), Path("runs/x"))  # doctest: +SKIP
     >>> log = trainer.fit()                                          # doctest: +SKIP
@@ -76,6 +78,7 @@ class Trainer:
     data: ImageData
     run_dir: Path
     progress: bool = True
+    backbone: torch.nn.Module | None = None
     teacher: Teacher = field(init=False)
     device: torch.device = field(init=False)
 
@@ -91,15 +94,19 @@ class Trainer:
             raise SemreadyError(f"batch of {self.batch_size} items cannot be split over {world} processes: make "
                                 "train.batch_size a multiple of the number of processes (nproc_per_node x nnodes)")
         self.dist, self.device = distributed.setup(resolve_device(t.device))
-        self.teacher = Teacher.from_config(self.cfg).to(self.device)
+        side = max(self.data.images.shape[-2:]) if self.data.images.ndim == 4 else None
+        # model.weights are copied in by fit() on a fresh start only: a resumed run needs no weights file
+        self.teacher = Teacher.from_config(self.cfg, self.backbone, image_size=side, load_weights=False).to(self.device)
         self.teacher.dist = self.dist
         if t.channels_last:
             self.teacher.to(memory_format=torch.channels_last)
-        params = list(self.teacher.encoder.parameters()) + list(self.teacher.cluster_head.parameters())
+        # a frozen backbone's parameters stay out of SGD (no weight decay creeping into them either)
+        params = [p for p in [*self.teacher.encoder.parameters(), *self.teacher.cluster_head.parameters()]
+                  if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=t.lr, momentum=t.sgd_momentum, weight_decay=t.weight_decay)
         if t.compile:
             self.teacher.compile_encoders()
-        self.model = _ddp(self.teacher, self.dist, self.device)
+        self.model = distributed.wrap_teacher(self.teacher, self.dist, self.device)
         self.steps_per_epoch = len(self.data) // self.batch_size
         self.epoch = 0
         self.step = 0
@@ -228,6 +235,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.epoch)
         gen = epoch_generator(cfg.train.seed, self.epoch)
+        # layers that draw from the global generator (dropout, stochastic depth of torchvision/timm backbones)
+        torch.manual_seed(gen.initial_seed() + 7919)  # replay exactly on resume, too
         order = torch.randperm(len(self.data), generator=gen)  # the same on every rank
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         sizes = torch.zeros(self.teacher.clusters, dtype=torch.long, device=self.device)
@@ -312,6 +321,9 @@ class Trainer:
             The per-epoch log rows.
         """
         main = self.dist.main
+        if self.cfg.model.weights and not resume:  # before anything is written; κ̃ = κ at the start
+            for encoder in (self.teacher.encoder, self.teacher.momentum_encoder):
+                load_backbone_weights(encoder.backbone, self.cfg.model.weights, self.cfg.model.encoder)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -354,23 +366,6 @@ class Trainer:
         if self.dist.enabled:
             distributed.teardown()
         return self.log
-
-
-def _ddp(teacher: Teacher, info: distributed.DistInfo, device: torch.device) -> torch.nn.Module:
-    """The module the step calls: the Teacher itself, or under torchrun the Teacher wrapped whole by DDP (which
-    all-reduces the gradients of the query encoder and the cluster head; the momentum encoder gets none, its EMA
-    follows the synced query encoder). The plain Teacher is what checkpoints save."""
-    if not info.enabled:
-        return teacher
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    ids = [device.index] if device.type == "cuda" else None
-    # buffers (BatchNorm statistics, the bank) are not broadcast at each forward: BatchNorm's are averaged at
-    # every epoch end (distributed.average_buffers_), the bank is filled with all-gathered keys on every rank
-    no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
-        else "broadcast_buffers"
-    # the cluster head gets no gradient during warm-up or with L_D switched off
-    return DDP(teacher, device_ids=ids, find_unused_parameters=True, **{no_sync: False})
 
 
 def validate_data_for_training(data: ImageData, cfg: SemreadyConfig) -> None:
