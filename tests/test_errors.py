@@ -196,6 +196,18 @@ CASES = [
          "drop --resume"),
     Case("corrupt-samples-csv", "split {run}", "samples.csv is corrupt", "retrain the run",
          text("run/samples.csv", "index,cluster\n0,zero\n")),
+    Case("data-changed", "split {run}", "changed since the run was trained", "restore the data",
+         lambda tmp: (tmp / "run" / "config.yaml").write_text(re.sub(
+             r"sha256: \w+", "sha256: " + "f" * 64, (tmp / "run" / "config.yaml").read_text()))),
+    Case("export-target-exists", "export {run} --split learnable --to npz --out {tmp}/taken.npz", "already exists",
+         "choose a new path", text("taken.npz", "keep me")),
+    Case("export-without-split", "export {run} --out {tmp}/x", "export needs --split", "pass one"),
+    Case("unknown-export-target", "export {run} --split learnable --to zip --out {tmp}/x",
+         "unknown export target 'zip'", "choose one of"),
+    Case("set-typo", "train --out {tmp}/out --set train.lrr=0.1", "unknown setting train.lrr", "train has"),
+    Case("set-bad-value", "train --out {tmp}/out --set train.lr=-1", "--set train.lr=-1: Input should be greater",
+         "fix the value"),
+    Case("device-gpu", "train --out {tmp}/out --device gpu", "device 'gpu' is not known", "use cuda"),
     Case("corrupt-split-json", "route {run} --data {tiny} --out {tmp}/r.csv", "split.json is corrupt",
          "re-split the run", text("run/split.json", "{threshold: ")),
 ]

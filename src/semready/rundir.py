@@ -8,11 +8,12 @@ A run folder (``semready train --out RUN``) holds:
 ``state.json``            a readable copy of the checkpoint's state
 ``log.csv``               one row per epoch (losses, cluster sizes, marginal entropy, collapse flag)
 ``tb/``                   TensorBoard events (with the ``tb`` extra)
-``samples.csv``           ``index, cluster, confidence, learnability, rank, split[, label]``: one row per item
+``samples.csv``           ``index, id, path, cluster, confidence, learnability, rank, split[, label]``: one row per item
 ``clusters.csv``          ``cluster, size, confidence, rank, split``
 ``split.json``            the split's score, policy, value and learnability threshold (``route`` applies it)
 ``regen.safetensors``     the regen model fitted on the training stream (scores new data)
 ``plots/``                the ranking and split as PNG files
+``splits/<n>/``           earlier splits (samples.csv, clusters.csv, split.json, regen.safetensors), kept by a re-split
 ``metrics.json``          ACC / NMI / ARI (``semready evaluate``)
 ``kpis.json``, ``kpis_items.csv``, ``languages/``   the semantic communication KPIs (``semready simulate``)
 ``report.html``           the self-contained report (``semready report``)
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ from semready.config import SemreadyConfig, dump_config, load_config_file
 from semready.errors import SemreadyError
 
 SAMPLE_COLUMNS = ("index", "cluster", "confidence", "learnability", "rank", "split")
+ID_COLUMNS = ("id", "path")  # after ``index`` when the items carry them (docs/data.md, "Item identity")
+ROUTE_COLUMNS = ("index", "id", "path", "cluster", "confidence", "learnability", "split")
 CLUSTER_COLUMNS = ("cluster", "size", "confidence", "rank", "split")
 LOG_COLUMNS = ("epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
                "revived", "collapsed", "lr", "images_per_s", "seconds", "processes", "cluster_sizes")
@@ -117,6 +121,7 @@ class RunDir:
     kpi_items = property(lambda self: self.path / "kpis_items.csv")
     languages = property(lambda self: self.path / "languages")
     report = property(lambda self: self.path / "report.html")
+    splits = property(lambda self: self.path / "splits")
 
     def plot(self, stem: str) -> Path:
         """``plots/<stem>.png``."""
@@ -185,21 +190,40 @@ class RunDir:
             writer.writerow(LOG_COLUMNS)
             writer.writerows(zip(*(table[c] for c in LOG_COLUMNS), strict=True))
 
-    def read_log(self) -> list[dict[str, str]]:
-        """log.csv as rows (column -> text)."""
+    def read_log(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.log, f"train a run: `semready train --out {self.path}`")
 
     # -- the split ------------------------------------------------------------------------------------------------
     def write_samples(self, items: dict[str, np.ndarray]) -> None:
-        """Write samples.csv: :data:`SAMPLE_COLUMNS` (and ``label`` when present), each column (N,)."""
-        write_table(self.samples, SAMPLE_COLUMNS + (("label",) if "label" in items else ()), items)
+        """Write samples.csv: :data:`SAMPLE_COLUMNS` (with :data:`ID_COLUMNS` after ``index`` and ``label`` last
+        when present), each column (N,)."""
+        ids = ID_COLUMNS if all(c in items for c in ID_COLUMNS) else ()
+        columns = SAMPLE_COLUMNS[:1] + ids + SAMPLE_COLUMNS[1:] + (("label",) if "label" in items else ())
+        write_table(self.samples, columns, items)
+
+    def split_files(self) -> tuple[Path, ...]:
+        """The files one split writes (and a re-split keeps in ``splits/<n>/``)."""
+        return self.samples, self.clusters, self.split, self.regen
+
+    def archive_split(self) -> Path | None:
+        """Copy the current split's files into a new ``splits/<n>/`` (n = 1, 2, ...; made in a temporary folder,
+        then renamed) before a re-split overwrites them. Returns that folder, or None where there is no split."""
+        present = [f for f in self.split_files() if f.is_file()]
+        if not present:
+            return None
+        self.splits.mkdir(exist_ok=True)
+        taken = [int(p.name) for p in self.splits.iterdir() if p.name.isdigit()]
+        target = self.splits / str(max(taken, default=0) + 1)
+        with io.atomic_dir(target) as tmp:
+            for f in present:
+                shutil.copy2(f, tmp / f.name)
+        return target
 
     def write_clusters(self, table: dict[str, np.ndarray]) -> None:
         """Write clusters.csv: :data:`CLUSTER_COLUMNS`, each column (M,)."""
         write_table(self.clusters, CLUSTER_COLUMNS, table)
 
-    def read_sample_rows(self) -> list[dict[str, str]]:
-        """samples.csv as rows (column -> text)."""
+    def read_sample_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.samples, f"train it first (`semready train --out {self.path}`)")
 
     def read_samples(self) -> dict[str, np.ndarray]:
@@ -216,8 +240,7 @@ class RunDir:
             raise SemreadyError(f"{self.samples} is empty: retrain the run")
         return samples
 
-    def read_cluster_rows(self) -> list[dict[str, str]]:
-        """clusters.csv as rows (column -> text)."""
+    def read_cluster_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.clusters, "its training did not finish; resume it (`semready train --resume`)")
 
     def read_cluster_confidence(self, n_clusters: int) -> np.ndarray:
@@ -258,14 +281,7 @@ class RunDir:
         return split
 
     def split_threshold(self, default: float) -> float:
-        """The learnability threshold of the run's current split.
-
-        Args:
-            default: the threshold where split.json is absent.
-
-        Returns:
-            The threshold.
-        """
+        """The learnability threshold of the run's current split (``default`` where split.json is absent)."""
         split = self.read_split()
         if split is None:
             return default
@@ -276,8 +292,7 @@ class RunDir:
         return float(threshold)
 
     # -- evaluation and KPIs ----------------------------------------------------------------------------------------
-    def write_metrics(self, metrics: dict[str, Any]) -> None:
-        """Write metrics.json (ACC / NMI / ARI), atomically."""
+    def write_metrics(self, metrics: dict[str, Any]) -> None:  # ACC / NMI / ARI, atomically
         io.write_json(self.metrics, metrics)
 
     def write_kpis(self, kpis: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> None:
@@ -300,8 +315,7 @@ class RunDir:
         write_table(self.kpi_items, ITEM_KPI_COLUMNS, rows)
         io.write_json(self.kpis, kpis)
 
-    def read_kpi_item_rows(self) -> list[dict[str, str]]:
-        """kpis_items.csv as rows (column -> text)."""
+    def read_kpi_item_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.kpi_items, f"simulate the run: `semready simulate {self.path}`")
 
     def read_json(self, path: Path, fix: str) -> Any:
@@ -340,6 +354,7 @@ class SweepDir:
     summary = property(lambda self: self.path / "summary.json")
     report_md = property(lambda self: self.path / "report.md")
     report = property(lambda self: self.path / "report.html")
+    splits = property(lambda self: self.path / "splits")
     jobs = property(lambda self: self.path / "jobs")
 
     def job(self, level: str, seed: int) -> Path:
@@ -379,4 +394,5 @@ class SweepDir:
         return self.results.is_file() or self.report_md.is_file() or bool(self.figures())
 
 
-__all__ = ["CLUSTER_COLUMNS", "LOG_COLUMNS", "SAMPLE_COLUMNS", "RunDir", "SweepDir", "read_rows", "write_table"]
+__all__ = ["CLUSTER_COLUMNS", "ID_COLUMNS", "LOG_COLUMNS", "ROUTE_COLUMNS", "SAMPLE_COLUMNS",
+           "RunDir", "SweepDir", "read_rows", "write_table"]
