@@ -10,14 +10,14 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "semready"
 # lower layers first: a module may import its own package and anything below its layer, never above
 LAYERS = [
-    {"errors", "io", "backbone_names", "config", "configs", "progress"},
+    {"errors", "io", "backbone_names", "config", "configs", "progress", "overrides"},
     {"rundir"},
     {"data"},
     {"teacher"},
     {"split"},
     {"comm"},
     {"report"},
-    {"pipeline"},
+    {"pipeline", "export"},
     {"experiments"},
     {"api"},
     {"estimator"},
@@ -96,9 +96,9 @@ def path_literals(path: Path) -> list[str]:
 
 
 def test_run_file_names_live_in_rundir_alone():
-    found = {str(p.relative_to(SRC)): hits for p in modules() if p.name != "rundir.py" if (hits := path_literals(p))}
+    found = {str(p.relative_to(SRC)): hits for p in modules() if top(p) != "rundir" if (hits := path_literals(p))}
     assert not found, found
-    assert "samples.csv" in path_literals(SRC / "rundir.py")  # the check reads the literals it should
+    assert "samples.csv" in path_literals(SRC / "rundir" / "run.py")  # the check reads the literals it should
 
 
 def test_the_cli_imports_the_facade_alone():

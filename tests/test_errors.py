@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semready import rundir
+from semready.rundir import tables as rundir_tables
 from semready.cli import main
 from tests.conftest import train_tiny
 
@@ -186,9 +186,15 @@ CASES = [
          "pass a folder made by `semready train --out`"),
     Case("split-without-samples", "split {tmp}/half", "has no samples.csv", "train it first", half_run),
     Case("unknown-split-policy", "split {run} --policy vibes", "unknown split policy 'vibes'", "choose one of"),
-    Case("split-value-out-of-range", "split {run} --policy budget --value 1.5", "out of range",
-         "use a number in [0, 1]"),
-    Case("split-value-nan", "split {run} --value nan", "out of range", "use a number in [0, 1]"),
+    Case("split-value-out-of-range", "split {run} --policy budget --value 1.5", "not a memorizable fraction",
+         "strictly between 0 and 1"),
+    Case("split-budget-zero", "split {run} --policy cluster-budget --value 0", "not a memorizable fraction",
+         "strictly between 0 and 1"),
+    Case("split-value-nan", "split {run} --policy confidence --value nan", "out of range", "use a number in [0, 1]"),
+    Case("split-floor-nothing-meets", "split {run} --policy confidence --value 1", "no item reaches the "
+         "learnability floor 1", "lower --value"),
+    Case("split-cluster-floor-nothing-meets", "split {run} --policy cluster-floor --value 1", "no cluster reaches "
+         "the confidence floor 1", "lower --value"),
     Case("unknown-score", "split {run} --score magic", "unknown learnability score 'magic'", "choose one of"),
     Case("resume-without-checkpoint", "train --out {tmp}/empty --resume", "holds no checkpoint to resume from",
          "drop --resume", lambda tmp: (tmp / "empty").mkdir()),
@@ -196,6 +202,18 @@ CASES = [
          "drop --resume"),
     Case("corrupt-samples-csv", "split {run}", "samples.csv is corrupt", "retrain the run",
          text("run/samples.csv", "index,cluster\n0,zero\n")),
+    Case("data-changed", "split {run}", "changed since the run was trained", "restore the data",
+         lambda tmp: (tmp / "run" / "config.yaml").write_text(re.sub(
+             r"sha256: \w+", "sha256: " + "f" * 64, (tmp / "run" / "config.yaml").read_text()))),
+    Case("export-target-exists", "export {run} --split learnable --to npz --out {tmp}/taken.npz", "already exists",
+         "choose a new path", text("taken.npz", "keep me")),
+    Case("export-without-split", "export {run} --out {tmp}/x", "export needs --split", "pass one"),
+    Case("unknown-export-target", "export {run} --split learnable --to zip --out {tmp}/x",
+         "unknown export target 'zip'", "choose one of"),
+    Case("set-typo", "train --out {tmp}/out --set train.lrr=0.1", "unknown setting train.lrr", "train has"),
+    Case("set-bad-value", "train --out {tmp}/out --set train.lr=-1", "--set train.lr=-1: Input should be greater",
+         "fix the value"),
+    Case("device-gpu", "train --out {tmp}/out --device gpu", "device 'gpu' is not known", "use cuda"),
     Case("corrupt-split-json", "route {run} --data {tiny} --out {tmp}/r.csv", "split.json is corrupt",
          "re-split the run", text("run/split.json", "{threshold: ")),
 ]
@@ -294,7 +312,7 @@ def test_interrupted_write_keeps_the_original(tmp_path, capsys, trained, monkeyp
     """`split` dies (disk full) half-way through rewriting samples.csv: the run's files are as they were."""
     run = shutil.copytree(trained, tmp_path / "run")
     before = snapshot(tmp_path)
-    real_writer = rundir.csv.writer
+    real_writer = rundir_tables.csv.writer
 
     class DiesAfterTenRows:
         def __init__(self, fh):
@@ -306,7 +324,7 @@ def test_interrupted_write_keeps_the_original(tmp_path, capsys, trained, monkeyp
                 raise OSError(errno.ENOSPC, "No space left on device")
             self.inner.writerow(row)
 
-    monkeypatch.setattr(rundir.csv, "writer", DiesAfterTenRows)
+    monkeypatch.setattr(rundir_tables.csv, "writer", DiesAfterTenRows)
     code, err = run_cli(["split", str(run), "--policy", "budget", "--value", "0.3"], capsys)
     assert_one_line(code, err, "No space left on device", "free disk space")
     assert snapshot(tmp_path) == before  # samples.csv intact, no .samples.csv.*.tmp left

@@ -91,8 +91,11 @@ def test_an_empty_bank_with_clusters_active_is_a_clear_error():
 
 
 @pytest.mark.parametrize("policy, value, message", [
-    ("nope", 0.5, "unknown split policy 'nope': choose one of confidence, budget, complexity"),
-    ("budget", 1.5, "--value 1.5 is out of range for policy 'budget': use a number in [0, 1]"),
+    ("nope", 0.5, "unknown split policy 'nope': choose one of confidence, budget, complexity, cluster-floor, "
+                  "cluster-budget"),
+    ("budget", 1.5, "--value 1.5 is not a memorizable fraction for policy 'budget': use a number strictly between 0 "
+                    "and 1, e.g. 0.1"),
+    ("confidence", 1.5, "--value 1.5 is out of range for policy 'confidence': use a number in [0, 1]"),
     ("complexity", -1.0, "--value -1.0 is not a complexity budget: give nats per item > 0 (see Γ in kpis.json, "
                          "e.g. 2000)"),
 ])
@@ -168,7 +171,7 @@ def test_learnability_scores_paper_branch_by_hand():
     clusters, conf = np.array([0, 0, 1, 2]), np.array([0.81, 0.49, 0.64, 1.0])
     learn, model = scores.learnability_scores(RankConfig(score="paper"), clusters, conf, 4, torch.zeros(4, 3, 8, 8))
     c_l = np.array([0.65, 0.65, 0.64, 1.0])  # mean confidence of each item's cluster
-    assert model is None and learn == pytest.approx(np.sqrt(conf * c_l))
+    assert model == scores.LearnabilityModel() and learn == pytest.approx(np.sqrt(conf * c_l))
 
 
 def test_learnability_scores_regen_branch_is_one_minus_the_cross_fitted_unexplained_share():
@@ -185,8 +188,9 @@ def test_learnability_scores_regen_branch_is_one_minus_the_cross_fitted_unexplai
     u, whole = cross_fitted_unexplained(images, clusters, 3, 5, 8, 7)
     torch.manual_seed(123)
     assert torch.equal(torch.rand(1), after)  # the caller's generator was left as it was
-    assert learn == pytest.approx(1 - u) and isinstance(model, RegenerationModel)
-    assert torch.equal(model.means, whole.means) and model.basis.shape == (5, 3 * 8 * 8)
+    assert learn == pytest.approx(1 - u) and isinstance(model.regen, RegenerationModel)
+    assert model.typicality is None and model.gate_knee is None
+    assert torch.equal(model.regen.means, whole.means) and model.regen.basis.shape == (5, 3 * 8 * 8)
     other, _ = scores.learnability_scores(cfg, clusters, np.ones(40), 3, images, seed=8)
     assert not np.allclose(other, learn)  # the seed picks the folds
 

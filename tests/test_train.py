@@ -34,7 +34,8 @@ def test_train_writes_complete_run(tmp_path, tiny_cfg):
     samples = read_csv(run / "samples.csv")
     assert [r["index"] for r in samples] == [str(i) for i in range(120)]  # every item, once, in order
     assert {r["split"] for r in samples} <= {"learnable", "memorizable"}
-    assert set(samples[0]) == {"index", "cluster", "confidence", "learnability", "rank", "split", "label"}
+    assert set(samples[0]) == {"index", "id", "path", "cluster", "confidence", "learnability", "rank", "split",
+                               "label"}
     clusters = read_csv(run / "clusters.csv")
     assert sum(int(c["size"]) for c in clusters) == 120
     assert result["learnable"] + result["memorizable"] == 120

@@ -4,30 +4,137 @@
     result = api.train("runs/demo")                        # embedded sample, quick preset
     api.split("runs/demo", policy="budget", value=0.1)     # the 10 % least learnable items memorizable
     api.route("runs/demo", "npz:new_items.npz", "routed.csv")
-    api.evaluate("runs/demo", "sample")                    # ACC / NMI / ARI -> runs/demo/metrics.json
+    api.evaluate("runs/demo")                              # ACC / NMI / ARI on the run's data -> metrics.json
+    api.export_split("runs/demo", "memorizable", "xm.npz", to="npz")
+    api.export_embeddings("runs/demo", "z.npy")            # the teacher's embeddings of the run's items
     kpis = api.simulate("runs/demo")                       # classical, vanilla, disentangled -> kpis.json
     api.report("runs/demo")                                # runs/demo/report.html
     api.reproduce("runs/reproduce")                        # the paper's Fig. 2 and Fig. 3
 
 The stages behind it: :mod:`semready.teacher` (train), :mod:`semready.split` (learnable vs memorizable),
 :mod:`semready.comm` (language, link, KPIs), :mod:`semready.experiments` (the paper's reproduction),
-:mod:`semready.report`; :mod:`semready.pipeline` takes one run folder through the first two.
+:mod:`semready.report`; :mod:`semready.pipeline` takes one run folder through the first two, :mod:`semready.export`
+takes items out of it.
+
+Importing this module is cheap: the functions load their stage (torch and all) on first use, and the names the
+command line offers as choices (:data:`POLICIES`, :data:`SCORES`, :data:`SCHEMES`, :data:`CODECS`,
+:data:`PRESETS`, :data:`SPLITS`, :data:`EXPORT_TARGETS`, :data:`DEVICES`) are read from the modules that define
+them without running those modules, so ``semready --help`` and a wrong choice answer at once.
 """
 
 from __future__ import annotations
 
-from semready.comm.simulate import kpi_table, simulate
-from semready.config import PRESETS, SemreadyConfig, build_config, load_config_file, resolve_preset
-from semready.data import SPEC_HELP, ImageData, load_data
-from semready.errors import SemreadyError
-from semready.experiments.reproduce import reproduce
-from semready.pipeline import evaluate, route, split, train
-from semready.report import build_report as report
-from semready.rundir import RunDir, SweepDir
-from semready.split.policies import DEFAULT_FLOOR, POLICIES
-from semready.split.scores import SCORES
-from semready.teacher.infer import load_run
+import ast
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
 
-__all__ = ["DEFAULT_FLOOR", "POLICIES", "PRESETS", "SCORES", "SPEC_HELP", "ImageData", "RunDir", "SemreadyConfig",
-           "SemreadyError", "SweepDir", "build_config", "evaluate", "kpi_table", "load_config_file", "load_data",
-           "load_run", "report", "reproduce", "resolve_preset", "route", "simulate", "split", "train"]
+import semready as _package
+from semready.errors import SemreadyError
+
+__version__: str = _package.__version__
+
+
+def _constant(module: str, name: str) -> Any:
+    """A module-level literal constant (``NAME = ("a", "b")``), read from the module's source without importing
+    it; from the module itself where it is already loaded or the value is not a literal.
+
+    >>> _constant("semready.split.policies", "POLICIES")[0]
+    'confidence'
+    """
+    if module in sys.modules:
+        return getattr(sys.modules[module], name)
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.origin:
+        for node in ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body:
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                try:
+                    return ast.literal_eval(node.value)
+                except ValueError:
+                    break
+    return getattr(importlib.import_module(module), name)
+
+
+POLICIES: tuple[str, ...] = _constant("semready.split.policies", "POLICIES")
+DEFAULT_FLOOR: float = _constant("semready.split.policies", "DEFAULT_FLOOR")
+DEFAULT_POLICY: str = _constant("semready.split.policies", "DEFAULT_POLICY")
+DEFAULT_VALUE: float = _constant("semready.split.policies", "DEFAULT_VALUE")
+SCORES: tuple[str, ...] = _constant("semready.split.scores", "SCORES")
+SCHEMES: tuple[str, ...] = _constant("semready.comm.system", "SCHEMES")
+CODECS: tuple[str, ...] = _constant("semready.comm.classical", "CODECS")
+PRESETS: tuple[str, ...] = _constant("semready.config", "PRESETS")
+SPLITS: tuple[str, ...] = _constant("semready.export", "SPLITS")
+EXPORT_TARGETS: tuple[str, ...] = _constant("semready.export", "TARGETS")
+DEVICES: tuple[str, ...] = _constant("semready.overrides", "DEVICES")
+
+_LAZY = {
+    "train": ("semready.pipeline", "train"), "split": ("semready.pipeline", "split"),
+    "route": ("semready.pipeline", "route"), "evaluate": ("semready.pipeline", "evaluate"),
+    "export_split": ("semready.export", "export_split"), "export_embeddings": ("semready.export", "export_embeddings"),
+    "kpi_table": ("semready.comm.simulate", "kpi_table"), "reproduce": ("semready.experiments.reproduce", "reproduce"),
+    "report": ("semready.report", "build_report"), "RunDir": ("semready.rundir", "RunDir"),
+    "SweepDir": ("semready.rundir", "SweepDir"), "load_run": ("semready.teacher.infer", "load_run"),
+    "SemreadyConfig": ("semready.config", "SemreadyConfig"), "build_config": ("semready.config", "build_config"),
+    "load_config_file": ("semready.config", "load_config_file"),
+    "resolve_preset": ("semready.config", "resolve_preset"), "SPEC_HELP": ("semready.data", "SPEC_HELP"),
+    "ImageData": ("semready.data", "ImageData"), "load_data": ("semready.data", "load_data"),
+    "parse_sets": ("semready.overrides", "parse_sets"), "check_device": ("semready.overrides", "check_device"),
+    "config_warnings": ("semready.overrides", "config_warnings"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'semready.api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
+             overrides: dict[str, Any] | None = None, *, on_scheme=None, progress: bool = False) -> dict[str, Any]:
+    """:func:`semready.comm.simulate.simulate` on a run whose data is checked first (gone or changed since the
+    training: a one-line error), with a progress bar over the schemes.
+
+    Args:
+        run_dir: the trained run.
+        spec: the data to send; the run's own stream (held-out part) unless given.
+        schemes: scheme names or ``all`` (the default).
+        overrides: ``comm.*`` settings that replace the run's.
+        on_scheme: called as ``on_scheme(scheme, summary)`` after each scheme.
+        progress: show a progress bar with ETA.
+
+    Returns:
+        The KPIs (see :func:`semready.comm.simulate.simulate`).
+    """
+    from semready.comm.simulate import simulate as run_schemes
+    from semready.comm.system import check_schemes
+    from semready.data import check_data_identity
+    from semready.progress import task
+    from semready.rundir import RunDir
+
+    files = RunDir(run_dir)
+    check_data_identity(files.read_config().data, run_dir)
+    names = check_schemes(list(schemes or ["all"]))
+    with task(f"simulating {names[0]}", len(names), progress) as bar:
+        def done(scheme: str, summary: dict) -> None:
+            bar.advance()
+            if bar.done < len(names):
+                bar.describe(f"simulating {names[bar.done]}")
+            if on_scheme is not None:
+                on_scheme(scheme, summary)
+
+        return run_schemes(run_dir, spec, names, overrides, on_scheme=done)
+
+
+__all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEFAULT_VALUE", "DEVICES", "EXPORT_TARGETS", "POLICIES", "PRESETS", "SCHEMES", "SCORES",
+           "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]

@@ -53,11 +53,15 @@ class DataConfig(_Section):
         spec: the data spec (``sample``, an npz file, a folder, ``cifar10``, ...; see ``semready.data.SPEC_HELP``).
         image_size: resize items to this side in pixels (None keeps the source's size).
         download: allow downloading a named dataset.
+        size_bytes, sha256: size and content hash of the file or folder the run was trained on, recorded by
+            ``semready train`` (:mod:`semready.data.identity`); None for ``sample`` and ``cifar``.
     """
 
     spec: str = "sample"
     image_size: int | None = Field(None, ge=8, le=512)
     download: bool = False
+    size_bytes: int | None = Field(None, ge=0)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
 class ViewsConfig(_Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _fsync_dir(path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; on success it is renamed to ``path``, on failure removed.
+
+    Args:
+        path: the folder to create; it must not exist yet, and its parent must.
+
+    Yields:
+        The temporary folder's path (empty).
+    """
+    path = Path(path)
+    _writable_dir(path)
+    if path.exists():
+        raise SemreadyError(f"cannot write {path}: it already exists; choose a new path")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except PermissionError:
+        raise SemreadyError(f"cannot write {path}: {path.parent} is not writable; fix its permissions or "
+                            "choose another output path") from None
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())
+        yield tmp
+        os.rename(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _mode_for(path: Path) -> int:

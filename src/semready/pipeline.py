@@ -7,6 +7,7 @@ facade that exports them with the communication system, the reproduction and the
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,22 @@ import torch
 from semready import io
 from semready.comm.complexity import heldout_complexity_per_item
 from semready.config import SemreadyConfig, build_config, load_config_file
-from semready.data import ImageData, iter_batches, load_data, load_run_data
+from semready.data import (
+    ImageData,
+    check_data_identity,
+    data_identity,
+    iter_batches,
+    load_data,
+    load_run_data,
+)
 from semready.errors import SemreadyError
+from semready.progress import task
 from semready.report.plots import plot_run
-from semready.rundir import RunDir
+from semready.rundir import ROUTE_COLUMNS, RunDir
 from semready.split.policies import (
     CLUSTER_POLICIES,
-    DEFAULT_FLOOR,
+    DEFAULT_POLICY,
+    DEFAULT_VALUE,
     check_policy,
     learnable_clusters,
     learnable_threshold,
@@ -30,7 +40,7 @@ from semready.split.policies import (
 from semready.split.ranking import cluster_confidence, rank_and_split
 from semready.split.router import Router
 from semready.split.scores import SCORES, learnability_scores
-from semready.teacher.infer import TrainedRun, load_run
+from semready.teacher.infer import Assignment, TrainedRun, load_run
 from semready.teacher.metrics import clustering_scores, kmeans_clusters
 from semready.teacher.train import Trainer
 
@@ -59,9 +69,12 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
         cfg = cfg or build_config()
     if epochs is not None and not resume:  # before prepare(): a run killed early compares its config.yaml
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
+    if not resume:  # the absolute data path, its size and hash: split etc. work from anywhere, refuse changed data
+        cfg = cfg.model_copy(update={"data": data_identity(cfg.data)})
     run_dir.prepare(resume, cfg)
     if resume:
         cfg = load_config_file(run_dir.config)
+        check_data_identity(cfg.data, out)
         if epochs is not None:
             cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
     data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
@@ -86,12 +99,13 @@ def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
         :func:`write_split`'s summary.
     """
     a = run.assign_all(data.images)
-    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, "confidence", DEFAULT_FLOOR,
+    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, DEFAULT_POLICY, DEFAULT_VALUE,
                        a.embeddings)
 
 
 def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confidence: np.ndarray,
-                data: ImageData, policy: str, value: float, embeddings: np.ndarray | None = None) -> dict[str, Any]:
+                data: ImageData, policy: str, value: float, embeddings: np.ndarray | None = None,
+                on_stage=None) -> dict[str, Any]:
     """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen model, plots.
 
     Ranking follows Sec. III-B (docs/protocol.md §2).
@@ -105,14 +119,18 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
         policy: one of :data:`~semready.split.policies.POLICIES`.
         value: the policy's value.
         embeddings: the teacher's embeddings z_i, float N×d (the ``teacher`` score needs them).
+        on_stage: called with the name of each stage as it starts (``scoring``, ``ranking``, ``plotting``).
 
     Returns:
         split.json's content (score, policy, value, threshold — None under a cluster-level policy, whose
         ``learnable_clusters`` it lists instead — item counts) plus ``cluster_sizes`` (M,).
     """
+    stage = on_stage or (lambda name: None)
     n_clusters = cfg.model.clusters
+    stage("scoring")
     learn, model = learnability_scores(cfg.rank, clusters, confidence, n_clusters, data.images, cfg.train.seed,
                                        embeddings)
+    stage("ranking")
     rule: dict[str, Any]
     if policy in CLUSTER_POLICIES:  # the paper's rule: whole clusters, least confident C_l first
         keep = learnable_clusters(cluster_confidence(clusters, confidence, n_clusters),
@@ -124,6 +142,8 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
             data.images[torch.from_numpy(mask)], clusters[mask], n_clusters, cfg.comm, cfg.train.seed))
         learnable, rule = learn >= threshold, {}
     items, table = rank_and_split(clusters, confidence, learn, n_clusters, learnable)
+    if data.ids is not None:
+        items["id"], items["path"] = data.ids, data.paths
     if data.labels is not None:
         items["label"] = data.labels
     files = RunDir(run_dir)
@@ -141,12 +161,13 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     # C_l at full precision (clusters.csv rounds to 6 decimals): routing recomputes the paper score from it.
     # Written before the plots, so a failed plot cannot leave the new tables beside the old threshold.
     files.write_split({**summary, **rule, "cluster_confidence": table["confidence"].tolist()})
+    stage("plotting")
     plot_run(files, items, table, float("nan") if threshold is None else threshold, data.images, data.classes)
-    return {**summary, "cluster_sizes": table["size"].tolist()}
+    return {**summary, **rule, "cluster_sizes": table["size"].tolist()}
 
 
-def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAULT_FLOOR,
-          score: str | None = None) -> dict[str, Any]:
+def split(run_dir: str | Path, policy: str = DEFAULT_POLICY, value: float = DEFAULT_VALUE,
+          score: str | None = None, *, progress: bool = False) -> dict[str, Any]:
     """Re-split a trained run by a policy (and optionally another learnability score); rewrites its outputs.
 
     Args:
@@ -155,9 +176,10 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
         value: the policy's value (floor, memorizable fraction, or nats per item).
         score: one of :data:`~semready.split.scores.SCORES`; None keeps the run's. A new score is saved to
             config.yaml.
+        progress: show a progress bar over the stages.
 
     Returns:
-        :func:`write_split`'s summary.
+        :func:`write_split`'s summary, and ``archived``: the ``splits/<n>`` folder keeping the previous split.
 
     >>> split("runs/demo", "budget", 0.2)  # doctest: +SKIP
     """
@@ -176,19 +198,48 @@ def split(run_dir: str | Path, policy: str = "confidence", value: float = DEFAUL
     rescored = score is not None and score != cfg.rank.score
     if rescored:
         cfg = cfg.model_copy(update={"rank": cfg.rank.model_copy(update={"score": score})})
-    data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))  # pixels for regen, labels, grids
-    embeddings = None
-    if cfg.rank.score == "teacher":  # the teacher's embeddings of the stream: read again through the teacher
-        a = load_run(run_dir).assign_all(data.images)
-        embeddings = a.embeddings
-    result = write_split(run_dir, cfg, clusters, confidence, data, policy, value, embeddings)
+    stages = ("loading the run's data", "scoring", "ranking", "plotting")
+    with task(stages[0], len(stages), progress) as bar:
+        check_data_identity(cfg.data, run_dir)
+        data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))  # pixels for regen, labels, grids
+        embeddings = None
+        if cfg.rank.score == "teacher":  # the teacher's embeddings of the stream: read again through the teacher
+            embeddings = load_run(run_dir).assign_all(data.images).embeddings
+
+        def on_stage(name: str) -> None:
+            bar.advance()
+            bar.describe(name)
+
+        had_splits = files.splits.exists()
+        archived = files.archive_split()  # the previous split, kept before it is overwritten
+        try:
+            result = write_split(run_dir, cfg, clusters, confidence, data, policy, value, embeddings, on_stage)
+        except BaseException:
+            _restore_split(files, archived, had_splits)
+            raise
+        bar.advance()
     if rescored:  # only once the new split is written, so a failed split leaves the run as it was
         files.write_config(cfg)
-    return result
+    return {**result, "archived": None if archived is None else str(archived)}
+
+
+def _restore_split(files: RunDir, archived: Path | None, had_splits: bool) -> None:
+    """Put a failed re-split's run back as it was: the archived files restored, the archive dropped."""
+    if archived is None:
+        return
+    for f in files.split_files():
+        kept = archived / f.name
+        if not kept.is_file():
+            f.unlink(missing_ok=True)
+        elif not f.is_file() or f.read_bytes() != kept.read_bytes():
+            io.write_with(f, lambda tmp, kept=kept: shutil.copy2(kept, tmp))
+    shutil.rmtree(archived, ignore_errors=True)
+    if not had_splits:
+        shutil.rmtree(files.splits, ignore_errors=True)
 
 
 def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: int = 512,
-          image_size: int | None = None, download: bool = False) -> int:
+          image_size: int | None = None, download: bool = False, progress: bool = False) -> int:
     """Stream ``spec`` through a trained teacher in batches; write one row per item. Returns the item count.
 
     Memory is constant in the stream length: each batch is routed (:class:`~semready.split.router.Router`) and
@@ -197,10 +248,12 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
     Args:
         run_dir: the trained, split run.
         spec: the data to route (see :func:`~semready.data.load_data`).
-        out_csv: the CSV file written (``index, cluster, confidence, learnability, split``).
+        out_csv: the CSV file written (``index, id, path, cluster, confidence, learnability, split``; id and path
+            as in docs/data.md, "Item identity").
         batch_size: items per batch.
         image_size: resize items to this side (default: the run's).
         download: allow downloading a named dataset.
+        progress: show a progress bar with ETA.
 
     Returns:
         The number of items routed.
@@ -213,42 +266,57 @@ def route(run_dir: str | Path, spec: str, out_csv: str | Path, *, batch_size: in
         raise SemreadyError(f"--out {out_csv} is a directory: give a .csv file path")
     size = image_size or router.run.image_shape[1]
     n = 0
-    with io.atomic_text(out_csv) as fh:
+    batches = iter_batches(spec, batch_size, image_size=size, download=download, with_ids=True)
+    with io.atomic_text(out_csv) as fh, task("routing", batches.n, progress) as bar:
         writer = csv.writer(fh)
-        writer.writerow(["index", "cluster", "confidence", "learnability", "split"])
-        for images, _ in iter_batches(spec, batch_size, image_size=size, download=download):
+        writer.writerow(ROUTE_COLUMNS)
+        for images, _, ids, paths in batches:
             r = router.route_batch(images)
             for j in range(len(r.clusters)):
-                writer.writerow([n + j, int(r.clusters[j]), f"{r.confidence[j]:.6f}", f"{r.learnability[j]:.6f}",
-                                 r.split[j]])
+                writer.writerow([n + j, ids[j], paths[j], int(r.clusters[j]), f"{r.confidence[j]:.6f}",
+                                 f"{r.learnability[j]:.6f}", r.split[j]])
             n += len(r.clusters)
+            bar.advance(len(r.clusters))
         if n == 0:  # inside the atomic write: an empty stream leaves no file behind
             raise SemreadyError(f"data {spec} is empty: nothing to route")
     return n
 
 
-def evaluate(run_dir: str | Path, spec: str, *, image_size: int | None = None, download: bool = False,
-             kmeans: bool = True) -> dict[str, Any]:
+def evaluate(run_dir: str | Path, spec: str | None = None, *, image_size: int | None = None,
+             download: bool = False, kmeans: bool = True, progress: bool = False,
+             batch_size: int = 512) -> dict[str, Any]:
     """ACC / NMI / ARI of the cluster head (and of k-means on the teacher's features) against labels.
 
     Measures as in docs/protocol.md §8; the result is also written to the run's metrics.json.
 
     Args:
         run_dir: the trained run.
-        spec: labelled data (see :func:`~semready.data.load_data`).
+        spec: labelled data (see :func:`~semready.data.load_data`); None: the run's own data (config.yaml), refused
+            if it changed since the training.
         image_size: resize items to this side (default: the run's).
         download: allow downloading a named dataset.
         kmeans: also score k-means (k = the number of classes) on the backbone features.
+        progress: show a progress bar with ETA.
+        batch_size: items per forward pass.
 
     Returns:
         ``data``, ``items``, ``cluster_head`` (``{"acc", "nmi", "ari"}``) and, with ``kmeans``, ``kmeans_features``.
     """
     run = load_run(run_dir)
+    if spec is None:
+        check_data_identity(run.cfg.data, run_dir)
+        spec = run.cfg.data.spec
     data = load_data(spec, image_size=image_size or run.image_shape[1], download=download)
     if data.labels is None:
         raise SemreadyError(f"data {spec} has no labels: evaluate needs labelled data (npz with 'y', cifar, "
                             "folder)")
-    a = run.assign_all(data.images, with_features=kmeans)
+    parts = []
+    with task("evaluating", len(data), progress) as bar:
+        for a in run.assign_stream((data.images[i:i + batch_size] for i in range(0, len(data), batch_size)),
+                                   with_features=kmeans):
+            parts.append(a)
+            bar.advance(len(a.clusters))
+    a = Assignment.concat(parts)
     result: dict[str, Any] = {"data": spec, "items": len(data), "cluster_head": clustering_scores(
         data.labels, a.clusters)}
     if kmeans:

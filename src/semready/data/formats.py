@@ -41,6 +41,8 @@ class Source:
     labels: np.ndarray | None = None
     classes: list[str] | None = None
     name: Callable[[int], str] = "item {}".format  # names item i in error messages
+    files: list[str] | None = None  # folder: item i's image file
+    record_size: int | None = None  # bytes: each record's size (item i starts at byte i * record_size)
 
 
 def _line(e: BaseException) -> str:
@@ -235,7 +237,7 @@ def open_bytes(path: str, record_size: str | None = None, *, download: bool = Fa
         buf[:, :rec] = np.frombuffer(raw, np.uint8).reshape(stop - start, rec)
         return buf.reshape(-1, side, side, ch)
 
-    return Source(total // rec, read)
+    return Source(total // rec, read, record_size=rec)
 
 
 def _read_image(path: str) -> np.ndarray:
@@ -268,7 +270,7 @@ def open_folder(path: str, *, download: bool = False) -> Source:
     samples = ds.samples
     labels = np.array([t for _, t in samples], dtype=np.int64)
     return Source(len(samples), lambda a, b: [_read_image(f) for f, _ in samples[a:b]], labels,
-                   list(ds.classes), name=lambda i: f"image {samples[i][0]}")
+                   list(ds.classes), name=lambda i: f"image {samples[i][0]}", files=[f for f, _ in samples])
 
 
 def open_cifar(cls: type[CIFAR10], root: str, split: str = "train", *, download: bool = False) -> Source:

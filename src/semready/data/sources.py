@@ -21,9 +21,11 @@ smallest square s^2 >= R and read as grayscale. No labels.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,12 +54,16 @@ class ImageData:
         labels: int64 (N,), or None.
         classes: class names indexed by label, or None.
         spec: the data spec the images came from.
+        ids: each item's id in its source (docs/data.md, "Item identity"), or None where it has none.
+        paths: each item's locator: its image file for ``folder:``, else ``<absolute spec>#<id>``; or None.
     """
 
     images: torch.Tensor
     labels: np.ndarray | None
     classes: list[str] | None
     spec: str
+    ids: list[str] | None = None
+    paths: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -119,6 +125,49 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
     return scheme, args
 
 
+def absolute_spec(spec: str) -> str:
+    """The spec with its PATH (or ROOT) made absolute, so that it means the same from any working directory.
+
+    Args:
+        spec: a data spec (``SPEC_HELP``).
+
+    Returns:
+        The same spec, PATH absolute (``~`` expanded); ``sample`` as it is.
+
+    >>> absolute_spec("sample"), absolute_spec("bytes:/d/../d/x.bin:3072")
+    ('sample', 'bytes:/d/x.bin:3072')
+    """
+    scheme, args = parse_spec(spec)
+    if not args:
+        return scheme
+    return ":".join([scheme, os.path.abspath(user_path(args[0])), *args[1:]])
+
+
+def item_ids(spec: str, src: Source, start: int, stop: int) -> tuple[list[str], list[str]]:
+    """The ids and locators of items ``start..stop-1`` of an opened source (docs/data.md, "Item identity").
+
+    id: the item's index for ``sample``, ``npz:`` and ``cifar``; its byte offset for ``bytes:``; its image file's
+    path relative to PATH for ``folder:``. path: the image file (absolute) for ``folder:``, else
+    ``<absolute spec>#<id>``.
+
+    Args:
+        spec: the spec ``src`` was opened from.
+        src: the opened source.
+        start, stop: the item range.
+
+    Returns:
+        (ids, paths), ``stop - start`` strings each.
+    """
+    full = absolute_spec(spec)
+    if src.files is not None:
+        root = parse_spec(full)[1][0]
+        paths = [os.path.abspath(f) for f in src.files[start:stop]]
+        return [Path(os.path.relpath(f, root)).as_posix() for f in paths], paths
+    step = src.record_size or 1
+    ids = [str(i * step) for i in range(start, stop)]
+    return ids, [f"{full}#{i}" for i in ids]
+
+
 def _open(spec: str, download: bool) -> Source:
     scheme, args = parse_spec(spec)
     return _SCHEMES[scheme].open(*args, download=download)
@@ -129,8 +178,7 @@ def _check_int(value: object, name: str, minimum: int, flag: str) -> None:
         raise SemreadyError(f"{name} must be an integer >= {minimum}, got {value!r}: pass e.g. {flag}")
 
 
-def _batches(src: Source, batch_size: int, image_size: int | None
-             ) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+def _batches(src: Source, batch_size: int, image_size: int | None, ids_of=None) -> Iterator[tuple]:
     size = None
     for start in range(0, src.n, batch_size):
         stop = min(start + batch_size, src.n)
@@ -147,7 +195,22 @@ def _batches(src: Source, batch_size: int, image_size: int | None
                                     "resize them all")
             out.append(t)
         labels = None if src.labels is None else src.labels[start:stop]
-        yield (out[0] if len(out) == 1 else torch.cat(out)), labels
+        images = out[0] if len(out) == 1 else torch.cat(out)
+        yield (images, labels) if ids_of is None else (images, labels, *ids_of(start, stop))
+
+
+class Batches:
+    """An iterator over a source's batches that knows the source's length (``n``) before the first batch."""
+
+    def __init__(self, src: Source, batches: Iterator[tuple]):
+        self.n = src.n
+        self._it = batches
+
+    def __iter__(self) -> Batches:
+        return self
+
+    def __next__(self) -> tuple:
+        return next(self._it)
 
 
 def load_data(spec: str = "sample", *, image_size: int | None = None, download: bool = False) -> ImageData:
@@ -169,11 +232,12 @@ def load_data(spec: str = "sample", *, image_size: int | None = None, download: 
         _check_int(image_size, "image_size", MIN_SIZE, "--image-size 32")
     src = _open(spec, download)
     images, labels = next(_batches(src, src.n, image_size))
-    return ImageData(images, labels, src.classes, spec)
+    ids, paths = item_ids(spec, src, 0, src.n)
+    return ImageData(images, labels, src.classes, spec, ids, paths)
 
 
-def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, download: bool = False
-                 ) -> Iterator[tuple[torch.Tensor, np.ndarray | None]]:
+def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, download: bool = False,
+                 with_ids: bool = False) -> Batches:
     """Iterate over a data source in order, each item once.
 
     ``bytes:`` and ``folder:`` are read lazily, batch by batch; spec errors are raised here, before iteration.
@@ -183,14 +247,18 @@ def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, d
         batch_size: items per batch (the last may be smaller).
         image_size: resize and center-crop every image to this square; keep the size if None.
         download: let ``cifar10:`` / ``cifar100:`` fetch the dataset into ROOT.
+        with_ids: also yield each item's id and path (:func:`item_ids`).
 
     Returns:
-        An iterator of (uint8 B×3×H×W, int64 labels (B,) or None).
+        An iterator (:class:`Batches`, ``n`` items in all) of (uint8 B×3×H×W, int64 labels (B,) or None), with
+        ``with_ids`` followed by (ids, paths), B strings each.
     """
     _check_int(batch_size, "batch_size", 1, "--batch-size 256")
     if image_size is not None:
         _check_int(image_size, "image_size", MIN_SIZE, "--image-size 32")
-    return _batches(_open(spec, download), batch_size, image_size)
+    src = _open(spec, download)
+    ids_of = (lambda a, b: item_ids(spec, src, a, b)) if with_ids else None
+    return Batches(src, _batches(src, batch_size, image_size, ids_of))
 
 
 def load_run_data(spec: str, image_size: int | None, items: int) -> ImageData:

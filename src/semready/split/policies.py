@@ -25,10 +25,13 @@ import numpy as np
 
 from semready.errors import SemreadyError
 
-DEFAULT_FLOOR = 0.5
+DEFAULT_FLOOR = 0.5  # the threshold of a run split before split.json recorded one
+# the split a trained run starts with: the 10 % least learnable items are memorizable (re-split with any policy)
+DEFAULT_POLICY = "budget"
+DEFAULT_VALUE = 0.1
 ITEM_POLICIES = ("confidence", "budget", "complexity")
 CLUSTER_POLICIES = ("cluster-floor", "cluster-budget")
-POLICIES = ITEM_POLICIES + CLUSTER_POLICIES
+POLICIES = ("confidence", "budget", "complexity", "cluster-floor", "cluster-budget")  # a literal: the CLI reads it
 
 
 def check_policy(policy: str, value: float) -> None:

@@ -44,6 +44,16 @@ class Assignment:
     embeddings: np.ndarray     # float N×d, z_i
     features: np.ndarray | None = None  # backbone features, when asked for
 
+    @classmethod
+    def concat(cls, parts: list[Assignment]) -> Assignment:
+        """One assignment of the items of ``parts``, in order (features kept when every part has them)."""
+        with_features = bool(parts) and all(p.features is not None for p in parts)
+        return cls(clusters=np.concatenate([p.clusters for p in parts]),
+                   confidence=np.concatenate([p.confidence for p in parts]),
+                   probabilities=np.concatenate([p.probabilities for p in parts]),
+                   embeddings=np.concatenate([p.embeddings for p in parts]),
+                   features=np.concatenate([p.features for p in parts]) if with_features else None)
+
 
 @dataclass
 class TrainedRun:
@@ -139,13 +149,7 @@ class TrainedRun:
         """
         parts = list(self.assign_stream((images[i:i + batch_size] for i in range(0, len(images), batch_size)),
                                         with_features))
-        return Assignment(
-            clusters=np.concatenate([p.clusters for p in parts]),
-            confidence=np.concatenate([p.confidence for p in parts]),
-            probabilities=np.concatenate([p.probabilities for p in parts]),
-            embeddings=np.concatenate([p.embeddings for p in parts]),
-            features=np.concatenate([p.features for p in parts]) if with_features else None,
-        )
+        return Assignment.concat(parts)
 
 
 def load_run(run_dir: str | Path, device: str = "auto", backbone: torch.nn.Module | None = None) -> TrainedRun:

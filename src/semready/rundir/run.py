@@ -1,34 +1,10 @@
-"""The run folder and the reproduction folder: every file's name, reader and writer, in one place.
-
-A run folder (``semready train --out RUN``) holds:
-
-========================  ==================================================================================
-``config.yaml``           the resolved config (rerun it with ``--config``)
-``checkpoint.safetensors`` tensors and position in one atomic write per epoch (:mod:`semready.teacher.checkpoint`)
-``state.json``            a readable copy of the checkpoint's state
-``log.csv``               one row per epoch (losses, cluster sizes, marginal entropy, collapse flag)
-``tb/``                   TensorBoard events (with the ``tb`` extra)
-``samples.csv``           ``index, cluster, confidence, learnability, rank, split[, label]``: one row per item
-``clusters.csv``          ``cluster, size, confidence, rank, learnable_share, split``
-``split.json``            the split's score, policy, value and its rule: the learnability threshold, or under a
-                          cluster-level policy the learnable clusters (``route`` applies it)
-``regen.safetensors``     the regen model fitted on the training stream (scores new data)
-``typicality.safetensors`` the stream's embeddings, the k-NN reference of the ``teacher`` score
-``plots/``                the ranking and split as PNG files
-``metrics.json``          ACC / NMI / ARI (``semready evaluate``)
-``kpis.json``, ``kpis_items.csv``, ``languages/``   the semantic communication KPIs (``semready simulate``)
-``report.html``           the self-contained report (``semready report``)
-========================  ==================================================================================
-
-A reproduction folder (``semready reproduce --out DIR``, :class:`SweepDir`) holds ``results.csv``,
-``summary.json``, ``report.md``, ``report.html``, the figures and ``jobs/<level>_s<seed>/`` (``job.json`` and the
-job's run folder ``run/``, its stream ``stream.npz`` and ``family.npy``).
-"""
+"""RunDir: the run folder's files (the table of files: :mod:`semready.rundir`)."""
 
 from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,49 +13,15 @@ import numpy as np
 from semready import io
 from semready.config import SemreadyConfig, dump_config, load_config_file
 from semready.errors import SemreadyError
-
-SAMPLE_COLUMNS = ("index", "cluster", "confidence", "learnability", "rank", "split")
-CLUSTER_COLUMNS = ("cluster", "size", "confidence", "rank", "learnable_share", "split")
-LOG_COLUMNS = ("epoch", "steps", "loss", "l_i", "l_d", "anti_collapse", "marginal_entropy", "empty_clusters",
-               "revived", "collapsed", "lr", "images_per_s", "seconds", "processes", "cluster_sizes")
-ITEM_KPI_COLUMNS = ("scheme", "index", "path", "bits", "psnr_db", "passed", "impact")
-
-
-def read_rows(path: Path, fix: str) -> list[dict[str, str]]:
-    """A CSV file we wrote, as rows (column -> text).
-
-    Args:
-        path: the CSV file.
-        fix: the end of the error message for a missing, binary or malformed file.
-
-    Returns:
-        One dict per data row.
-
-    Raises:
-        SemreadyError: the file is missing, binary or malformed (one line ending in ``fix``).
-    """
-    if not path.is_file():
-        raise SemreadyError(f"{path.parent} has no {path.name}: {fix}")
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
-    except (UnicodeDecodeError, csv.Error):
-        raise SemreadyError(f"{path} is corrupt: {fix}") from None
-
-
-def write_table(path: Path, columns: tuple[str, ...] | list[str], table: dict[str, Any]) -> None:
-    """Columns of equal length as one CSV file, atomically; floats with 6 decimals.
-
-    Args:
-        path: the CSV file.
-        columns: the column names, in order.
-        table: column name -> sequence of length N (extra keys are ignored).
-    """
-    with io.atomic_text(path) as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in zip(*(table[c] for c in columns), strict=True):
-            writer.writerow([f"{v:.6f}" if isinstance(v, float | np.floating) else v for v in row])
+from semready.rundir.tables import (
+    CLUSTER_COLUMNS,
+    ID_COLUMNS,
+    ITEM_KPI_COLUMNS,
+    LOG_COLUMNS,
+    SAMPLE_COLUMNS,
+    read_rows,
+    write_table,
+)
 
 
 class RunDir:
@@ -120,6 +62,7 @@ class RunDir:
     kpi_items = property(lambda self: self.path / "kpis_items.csv")
     languages = property(lambda self: self.path / "languages")
     report = property(lambda self: self.path / "report.html")
+    splits = property(lambda self: self.path / "splits")
 
     def plot(self, stem: str) -> Path:
         """``plots/<stem>.png``."""
@@ -188,21 +131,40 @@ class RunDir:
             writer.writerow(LOG_COLUMNS)
             writer.writerows(zip(*(table[c] for c in LOG_COLUMNS), strict=True))
 
-    def read_log(self) -> list[dict[str, str]]:
-        """log.csv as rows (column -> text)."""
+    def read_log(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.log, f"train a run: `semready train --out {self.path}`")
 
     # -- the split ------------------------------------------------------------------------------------------------
     def write_samples(self, items: dict[str, np.ndarray]) -> None:
-        """Write samples.csv: :data:`SAMPLE_COLUMNS` (and ``label`` when present), each column (N,)."""
-        write_table(self.samples, SAMPLE_COLUMNS + (("label",) if "label" in items else ()), items)
+        """Write samples.csv: :data:`SAMPLE_COLUMNS` (with :data:`ID_COLUMNS` after ``index`` and ``label`` last
+        when present), each column (N,)."""
+        ids = ID_COLUMNS if all(c in items for c in ID_COLUMNS) else ()
+        columns = SAMPLE_COLUMNS[:1] + ids + SAMPLE_COLUMNS[1:] + (("label",) if "label" in items else ())
+        write_table(self.samples, columns, items)
+
+    def split_files(self) -> tuple[Path, ...]:
+        """The files one split writes (and a re-split keeps in ``splits/<n>/``)."""
+        return self.samples, self.clusters, self.split, self.regen, self.typicality
+
+    def archive_split(self) -> Path | None:
+        """Copy the current split's files into a new ``splits/<n>/`` (n = 1, 2, ...; made in a temporary folder,
+        then renamed) before a re-split overwrites them. Returns that folder, or None where there is no split."""
+        present = [f for f in self.split_files() if f.is_file()]
+        if not present:
+            return None
+        self.splits.mkdir(exist_ok=True)
+        taken = [int(p.name) for p in self.splits.iterdir() if p.name.isdigit()]
+        target = self.splits / str(max(taken, default=0) + 1)
+        with io.atomic_dir(target) as tmp:
+            for f in present:
+                shutil.copy2(f, tmp / f.name)
+        return target
 
     def write_clusters(self, table: dict[str, np.ndarray]) -> None:
         """Write clusters.csv: :data:`CLUSTER_COLUMNS`, each column (M,)."""
         write_table(self.clusters, CLUSTER_COLUMNS, table)
 
-    def read_sample_rows(self) -> list[dict[str, str]]:
-        """samples.csv as rows (column -> text)."""
+    def read_sample_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.samples, f"train it first (`semready train --out {self.path}`)")
 
     def read_samples(self) -> dict[str, np.ndarray]:
@@ -219,8 +181,7 @@ class RunDir:
             raise SemreadyError(f"{self.samples} is empty: retrain the run")
         return samples
 
-    def read_cluster_rows(self) -> list[dict[str, str]]:
-        """clusters.csv as rows (column -> text)."""
+    def read_cluster_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.clusters, "its training did not finish; resume it (`semready train --resume`)")
 
     def read_cluster_confidence(self, n_clusters: int) -> np.ndarray:
@@ -283,14 +244,7 @@ class RunDir:
         return None, mask
 
     def split_threshold(self, default: float) -> float:
-        """The learnability threshold of the run's current split.
-
-        Args:
-            default: the threshold where split.json is absent.
-
-        Returns:
-            The threshold.
-        """
+        """The learnability threshold of the run's current split (``default`` where split.json is absent)."""
         split = self.read_split()
         if split is None:
             return default
@@ -301,8 +255,7 @@ class RunDir:
         return float(threshold)
 
     # -- evaluation and KPIs ----------------------------------------------------------------------------------------
-    def write_metrics(self, metrics: dict[str, Any]) -> None:
-        """Write metrics.json (ACC / NMI / ARI), atomically."""
+    def write_metrics(self, metrics: dict[str, Any]) -> None:  # ACC / NMI / ARI, atomically
         io.write_json(self.metrics, metrics)
 
     def write_kpis(self, kpis: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> None:
@@ -325,8 +278,7 @@ class RunDir:
         write_table(self.kpi_items, ITEM_KPI_COLUMNS, rows)
         io.write_json(self.kpis, kpis)
 
-    def read_kpi_item_rows(self) -> list[dict[str, str]]:
-        """kpis_items.csv as rows (column -> text)."""
+    def read_kpi_item_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.kpi_items, f"simulate the run: `semready simulate {self.path}`")
 
     def read_json(self, path: Path, fix: str) -> Any:
@@ -342,66 +294,3 @@ class RunDir:
         if not path.is_file():
             raise SemreadyError(f"{self.path} has no {path.name}: {fix}")
         return io.read_json(path, fix)
-
-
-class SweepDir:
-    """A reproduction folder (``semready reproduce --out DIR``): its files and its jobs' folders.
-
-    Args:
-        path: the folder (need not exist yet).
-
-    Attributes:
-        results, summary, report_md, report, jobs: the paths of ``results.csv``, ``summary.json``, ``report.md``,
-            ``report.html`` and ``jobs/``.
-
-    >>> SweepDir("out").job("high", 3).as_posix()
-    'out/jobs/high_s3'
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    results = property(lambda self: self.path / "results.csv")
-    summary = property(lambda self: self.path / "summary.json")
-    report_md = property(lambda self: self.path / "report.md")
-    report = property(lambda self: self.path / "report.html")
-    jobs = property(lambda self: self.path / "jobs")
-
-    def job(self, level: str, seed: int) -> Path:
-        """``jobs/<level>_s<seed>``: one (level, seed) job's folder."""
-        return self.jobs / f"{level}_s{seed}"
-
-    @staticmethod
-    def job_result(job_dir: Path) -> Path:
-        """A job's result file, written last: its presence means the job is done."""
-        return Path(job_dir) / "job.json"
-
-    @staticmethod
-    def job_stream(job_dir: Path) -> Path:
-        """The job's stream as an npz file (what its teacher trains on)."""
-        return Path(job_dir) / "stream.npz"
-
-    @staticmethod
-    def job_families(job_dir: Path) -> Path:
-        """Each stream item's family (``clean``, ``noise``, ``scrambled``, ``rare``), a .npy array."""
-        return Path(job_dir) / "family.npy"
-
-    @staticmethod
-    def job_run(job_dir: Path) -> RunDir:
-        """The run folder of a job's teacher."""
-        return RunDir(Path(job_dir) / "run")
-
-    def job_runs(self) -> list[Path]:
-        """The run folders of every job, sorted."""
-        return sorted(self.jobs.glob("*/run"))
-
-    def figures(self) -> list[Path]:
-        """The figure PNGs (Fig. 2 first, then Fig. 3)."""
-        return sorted(self.path.glob("fig2_*.png")) + sorted(self.path.glob("fig3_*.png"))
-
-    def is_sweep(self) -> bool:
-        """Whether the folder holds a reproduction's results, report or figures."""
-        return self.results.is_file() or self.report_md.is_file() or bool(self.figures())
-
-
-__all__ = ["CLUSTER_COLUMNS", "LOG_COLUMNS", "SAMPLE_COLUMNS", "RunDir", "SweepDir", "read_rows", "write_table"]

@@ -1,0 +1,127 @@
+"""The default learnability (``teacher``): typicality in the teacher's embedding (k-NN, leave-one-out, a reference
+subset), the description-length gate, their product with C_l — each against a plain loop or a hand table — and
+the scores' edges; routing new data with the same score."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from semready.config import RankConfig
+from semready.errors import SemreadyError
+from semready.split import scores
+from semready.split.ranking import cluster_confidence
+from semready.split.regen import cross_fitted_unexplained
+from semready.split.typicality import TypicalityModel
+
+
+def _loop_typicality(z: np.ndarray, ref: np.ndarray, ref_index: np.ndarray, k: int, stream: bool) -> np.ndarray:
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    out = []
+    for i, zi in enumerate(z):
+        sims = [float(zi @ r) for j, r in zip(ref_index, ref) if not (stream and j == i)]
+        top = sorted(sims, reverse=True)[:k]
+        out.append((1 + sum(top) / len(top)) / 2)
+    return np.array(out)
+
+
+def test_typicality_of_the_stream_leaves_each_item_out_of_its_own_neighbourhood():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(25, 6))
+    model = TypicalityModel.fit(z, k=4)
+    got = model.score(z, stream=True)
+    want = _loop_typicality(z, z, np.arange(25), 4, stream=True)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    # with itself included every item would look more typical (its own similarity is 1)
+    assert (model.score(z, stream=False) > got).all()
+
+
+def test_typicality_by_hand_on_a_line():
+    # unit vectors at angles 0, 0, 90, 180 degrees; k = 1: the nearest other item
+    z = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    got = TypicalityModel.fit(z, k=1).score(z, stream=True)
+    # items 0 and 1: each other's twin, cos 1 -> 1.0; item 2: best cos 0 -> 0.5; item 3: best cos 0 (item 2) -> 0.5
+    np.testing.assert_allclose(got, [1.0, 1.0, 0.5, 0.5], atol=1e-6)
+
+
+def test_typicality_reference_subset_is_fixed_and_leaves_out_only_the_item_itself():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(40, 5)).astype(np.float32)
+    model = TypicalityModel.fit(z, k=3, max_reference=15, seed=2)
+    assert len(model.reference) == 15 and len(set(model.index.tolist())) == 15
+    assert torch.equal(model.index, TypicalityModel.fit(z, k=3, max_reference=15, seed=2).index)
+    want = _loop_typicality(z, z[model.index.numpy()], model.index.numpy(), 3, stream=True)
+    np.testing.assert_allclose(model.score(z, stream=True), want, atol=1e-6)
+
+
+def test_typicality_new_items_use_the_whole_reference_and_edges():
+    rng = np.random.default_rng(3)
+    z, new = rng.normal(size=(12, 4)), rng.normal(size=(5, 4))
+    model = TypicalityModel.fit(z, k=20)  # k capped at the reference size − 1
+    assert model.k == 11
+    np.testing.assert_allclose(model.score(new), _loop_typicality(new, z, np.arange(12), 11, stream=False),
+                               atol=1e-6)
+    single = TypicalityModel.fit(z[:1])
+    assert single.score(z[:1], stream=True).tolist() == [0.5]  # no neighbour: neither typical nor atypical
+    assert model.score(np.zeros((0, 4))).shape == (0,)
+
+
+def test_typicality_round_trips_and_refuses_a_foreign_file(tmp_path):
+    z = F.normalize(torch.randn(9, 3), dim=1)
+    model = TypicalityModel.fit(z, k=2)
+    model.save(tmp_path / "t.safetensors")
+    back = TypicalityModel.load(tmp_path / "t.safetensors")
+    assert torch.equal(back.reference, model.reference) and torch.equal(back.index, model.index) and back.k == 2
+    from safetensors.torch import save_file
+
+    save_file({"means": torch.zeros(2, 2)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(SemreadyError, match="is not a typicality model"):
+        TypicalityModel.load(tmp_path / "x.safetensors")
+
+
+@pytest.mark.parametrize("regenerated,knee,want", [(0.9, 0.45, 1.0), (0.45, 0.45, 1.0), (0.3, 0.6, 0.5),
+                                                   (0.0, 0.4, 0.0), (-0.1, 0.4, 0.0), (0.2, 0.0, 1.0)])
+def test_description_gate_by_hand(regenerated, knee, want):
+    assert scores.description_gate(np.array([regenerated]), knee)[0] == pytest.approx(want)
+
+
+def test_teacher_learnability_by_hand_and_clipping():
+    got = scores.teacher_learnability(np.array([0.81, 0.64, 1.5, 0.25]), np.array([1.0, 0.25, 0.36, -1.0]),
+                                      np.array([1.0, 0.5, 1.0, 1.0]))
+    # sqrt(.81) = .9; sqrt(.16)·.5 = .2; sqrt(1·.36) = .6 (C clipped to 1); typicality clipped to 0 -> 0
+    np.testing.assert_allclose(got, [0.9, 0.2, 0.6, 0.0], atol=1e-12)
+
+
+def test_learnability_scores_teacher_branch_is_its_three_parts():
+    g = torch.Generator().manual_seed(6)
+    images = torch.randint(0, 256, (30, 3, 8, 8), generator=g, dtype=torch.uint8)
+    clusters = np.arange(30) % 3
+    conf = np.linspace(0.2, 0.9, 30)
+    z = np.random.default_rng(4).normal(size=(30, 8))
+    cfg = RankConfig(score="teacher", regen_rank=4, regen_resolution=8)
+    learn, model = scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1, embeddings=z)
+    u, _ = cross_fitted_unexplained(images, clusters, 3, 4, 8, 1)
+    knee = 0.5 * np.median(1 - u)
+    c_l = cluster_confidence(clusters, conf, 3)[clusters]
+    typ = _loop_typicality(z, z, np.arange(30), 10, stream=True)
+    want = np.sqrt(c_l * typ) * np.minimum(1, (1 - u) / knee)
+    np.testing.assert_allclose(learn, want, atol=1e-6)
+    assert model.gate_knee == pytest.approx(knee) and model.regen is not None and model.typicality is not None
+    with pytest.raises(SemreadyError, match="needs the teacher's embeddings"):
+        scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1)
+
+
+def test_the_gate_sends_noise_to_the_bottom_even_in_a_confident_dense_cluster():
+    """Random items collapse to one dense, confident point: C_l and typicality high; the gate still ranks them last."""
+    g = torch.Generator().manual_seed(7)
+    smooth = torch.linspace(0, 255, 16).round().to(torch.uint8).view(1, 1, 1, 16).expand(40, 3, 16, 16).clone()
+    smooth += torch.randint(0, 8, (40, 1, 1, 1), generator=g, dtype=torch.uint8)  # 40 shifted ramps
+    noise = torch.randint(0, 256, (8, 3, 16, 16), generator=g, dtype=torch.uint8)
+    images = torch.cat([smooth, noise])
+    clusters = np.r_[np.zeros(40, np.int64), np.ones(8, np.int64)]
+    conf = np.r_[np.full(40, 0.5), np.full(8, 0.99)]  # the noise cluster is the confident one
+    z = np.r_[np.random.default_rng(0).normal(size=(40, 4)), np.tile([[1.0, 0, 0, 0]], (8, 1))]  # noise: one point
+    learn, _ = scores.learnability_scores(RankConfig(score="teacher", regen_rank=4, regen_resolution=16), clusters,
+                                          conf, 2, images, seed=0, embeddings=z)
+    assert learn[40:].max() < learn[:40].min()
