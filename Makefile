@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   -> creates .venv, installs semready, trains a teacher on the embedded sample into runs/demo
+#   make demo   -> creates .venv, installs semready, runs the demo (sample + semantic-poor items -> teacher ->
+#                  split -> three schemes -> runs/demo/run/report.html)
 #   make test   -> creates .venv, installs semready + test tools, runs the test suite
 # torch/torchvision are pinned here to the builds this team's machines hold on local disk; users installing
 # with plain pip get any torch>=2.2 (see README).
@@ -19,8 +20,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(BIN)/semready train --out runs/demo
-	$(BIN)/semready evaluate runs/demo --data sample
+	$(BIN)/semready demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

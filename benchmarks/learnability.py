@@ -1,4 +1,4 @@
-"""Learnability benchmark: python benchmarks/learnability.py [--minutes 6] [--out results.json].
+"""Learnability benchmark: python benchmarks/learnability.py [--epochs 25] [--out results.json].
 
 Does what the teacher learned decide which items are learnable? One table from one run, two tests:
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import parse_args, write_result
+from _common import write_result
 from scipy.stats import spearmanr
 from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
@@ -46,9 +46,10 @@ from semready.teacher.train import Trainer
 METHOD = "teacher score (default): sqrt(C_l·t_i)·g_i"
 
 
-def teacher_for(data: ImageData, minutes: float, seed: int, work: Path, trained: bool) -> tuple[TrainedRun, int]:
-    """A teacher on ``data``: trained for ``minutes`` (quick preset), or untrained (bank primed, k-means seeded)."""
-    cfg = build_config("quick", overrides={"train": {"max_minutes": minutes, "epochs": 10_000, "seed": seed}})
+def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bool) -> tuple[TrainedRun, int]:
+    """A teacher on ``data``: trained for ``epochs`` (quick preset otherwise), or untrained (bank primed,
+    prototypes k-means seeded, no step). Epochs rather than minutes: a busy machine must not change the teacher."""
+    cfg = build_config("quick", overrides={"train": {"epochs": epochs, "seed": seed}})
     trainer = Trainer(cfg, data, work, progress=False)
     if trained:
         trainer.fit()
@@ -83,12 +84,12 @@ def score_with_clusters(parts: dict[str, np.ndarray], clusters: np.ndarray, m: i
     return teacher_learnability(c_of_item, parts["typicality"], gate)
 
 
-def all_scores(data: ImageData, minutes: float, seed: int, work: Path) -> tuple[dict[str, np.ndarray], dict]:
+def all_scores(data: ImageData, epochs: int, seed: int, work: Path) -> tuple[dict[str, np.ndarray], dict]:
     """Learnability (higher = more learnable) of every method and control on one stream."""
     images = data.images
     u, _ = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, 128, 32, seed)
-    trained, epochs = teacher_for(data, minutes, seed, work / "trained", trained=True)
-    untrained, _ = teacher_for(data, minutes, seed, work / "untrained", trained=False)
+    trained, done = teacher_for(data, epochs, seed, work / "trained", trained=True)
+    untrained, _ = teacher_for(data, epochs, seed, work / "untrained", trained=False)
     t = teacher_parts(trained, images, seed, u)
     r = teacher_parts(untrained, images, seed, u)
     m, tau = trained.cfg.model.clusters, trained.cfg.loss.tau
@@ -111,7 +112,7 @@ def all_scores(data: ImageData, minutes: float, seed: int, work: Path) -> tuple[
         "peer: PCA residual (rank 64)": -pca_residual(pixels, pixels, 64),
         "peer: PNG size": -png_bits(images),
     }
-    info = {"teacher_epochs": epochs, "clusters": t["clusters"], "C_l": t["C_l"]}
+    info = {"teacher_epochs": done, "clusters": t["clusters"], "C_l": t["C_l"]}
     return scores, info
 
 
@@ -137,11 +138,11 @@ def png_bits(images: torch.Tensor) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def cscore_part(data_dir: Path, minutes: float, seed: int, work: Path) -> dict[str, Any]:
+def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path) -> dict[str, Any]:
     data = load_data(f"npz:{data_dir / 'cifar10_train10k.npz'}")
     cs = np.load(data_dir / "cifar10_train10k_cscores.npz")["cscore"].astype(float)
     low = cs <= np.quantile(cs, 0.10)
-    scores, info = all_scores(data, minutes, seed, work / "cscores")
+    scores, info = all_scores(data, epochs, seed, work / "cscores")
     rows = {name: {"spearman": _finite(spearmanr(s, cs).statistic), "auroc_low10": _finite(roc_auc_score(low, -s))}
             for name, s in scores.items()}
     # the paper's cluster-level policy itself: whole least-confident clusters to X_m, 10 % budget
@@ -159,9 +160,9 @@ def cscore_part(data_dir: Path, minutes: float, seed: int, work: Path) -> dict[s
             "cluster_budget_policy_10pct": policy}
 
 
-def family_part(data_dir: Path, fraction: float, minutes: float, seed: int, work: Path) -> dict[str, Any]:
+def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: Path) -> dict[str, Any]:
     stream = build_stream(data_dir, fraction, seed)
-    scores, info = all_scores(stream.data, minutes, seed, work / f"families_{fraction}")
+    scores, info = all_scores(stream.data, epochs, seed, work / f"families_{fraction}")
     rows = {}
     for name, s in scores.items():
         rows[name] = {}
@@ -172,7 +173,7 @@ def family_part(data_dir: Path, fraction: float, minutes: float, seed: int, work
     return {"fraction_each": fraction, "counts": counts, "teacher_epochs": info["teacher_epochs"], "methods": rows}
 
 
-def run_learnability_benchmark(data_dir: str | Path, minutes: float = 6.0, seed: int = 0,
+def run_learnability_benchmark(data_dir: str | Path, epochs: int = 25, seed: int = 0,
                                work_dir: str | Path = "benchmarks/results/learnability_runs") -> dict[str, Any]:
     data_dir, work = Path(data_dir), Path(work_dir)
     for name in ("cifar10_train10k.npz", "cifar10_train10k_cscores.npz", "cifar10_test.npz",
@@ -181,9 +182,9 @@ def run_learnability_benchmark(data_dir: str | Path, minutes: float = 6.0, seed:
             raise SemreadyError(f"benchmark data {data_dir / name} not found: pass --data-dir pointing at "
                                 "shared/data")
     t0 = time.perf_counter()
-    result = {"benchmark": "learnability", "minutes_per_teacher": minutes, "seed": seed, "torch": torch.__version__,
-              "cscores": cscore_part(data_dir, minutes, seed, work),
-              "families": [family_part(data_dir, f, minutes, seed, work) for f in (0.10, 0.005)]}
+    result = {"benchmark": "learnability", "epochs_per_teacher": epochs, "seed": seed, "torch": torch.__version__,
+              "cscores": cscore_part(data_dir, epochs, seed, work),
+              "families": [family_part(data_dir, f, epochs, seed, work) for f in (0.10, 0.005)]}
     result["wall_seconds"] = time.perf_counter() - t0
     return result
 
@@ -210,7 +211,16 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    args = parse_args(__doc__, 6.0, "benchmarks/results/learnability.json", "training budget per teacher")
-    result = run_learnability_benchmark(args.data_dir, minutes=args.minutes, seed=args.seed)
+    import argparse
+
+    from _common import SHARED_DATA
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", default=str(SHARED_DATA))
+    ap.add_argument("--epochs", type=int, default=25, help="training epochs of each teacher")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/results/learnability.json")
+    args = ap.parse_args()
+    result = run_learnability_benchmark(args.data_dir, epochs=args.epochs, seed=args.seed)
     print_table(result)
     write_result(result, args.out)

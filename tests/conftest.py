@@ -33,11 +33,12 @@ def tiny_cfg(tiny_npz):
     return build_config("quick", overrides=tiny_overrides(tiny_npz))
 
 
-def train_tiny(run: Path, npz: Path, epochs: int = 2, score: str = "paper") -> Path:
+def train_tiny(run: Path, npz: Path, epochs: int = 2, score: str = "paper", clusters: int = 3) -> Path:
     """A tiny trained run in ``run`` (the paper score fits no regen language, so it is the quicker one)."""
     from semready import api
 
     over = tiny_overrides(npz, epochs=epochs)
     over["rank"] = {"score": score}
+    over["model"]["clusters"] = clusters
     api.train(run, build_config("quick", overrides=over), progress=False)
     return run

@@ -247,3 +247,39 @@ def test_anti_collapse_alone_moves_only_the_prototypes_by_its_own_gradient():
     assert w.grad.abs().max() > 1e-4
     torch.testing.assert_close(got.double(), w.grad, rtol=1e-4, atol=1e-6)
     assert all(p.grad is None or not p.grad.any() for p in teacher.encoder.parameters())
+
+
+# -- the trainer's two additions to the paper, switchable ------------------------------------------------------------
+
+
+def _trainer(tmp_path, **train):
+    from semready.data import load_data
+    from semready.teacher.train import Trainer
+
+    sample = load_data("sample")
+    data = type(sample)(sample.images[:64], None, None, "sample")
+    over = json.loads(json.dumps(TINY))
+    over["train"].update({"warmup_epochs": 0, "epochs": 1, **train})
+    return Trainer(build_config("quick", overrides=over), data, tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_kmeans_seed_switch(tmp_path, on):
+    trainer = _trainer(tmp_path, kmeans_seed=on)
+    trainer.prime_bank()
+    before = trainer.teacher.cluster_head.prototypes.detach().clone()
+    trainer.seed_prototypes()
+    after = trainer.teacher.cluster_head.prototypes.detach()
+    assert torch.equal(before, after) is not on  # off: φ keeps its random initialisation
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_revive_dead_clusters_switch(tmp_path, on):
+    trainer = _trainer(tmp_path, revive_dead_clusters=on)
+    trainer.prime_bank()
+    before = trainer.teacher.cluster_head.prototypes.detach().clone()
+    revived = trainer.revive_dead_clusters(torch.tensor([64, 0, 0]))  # clusters 1 and 2 got no key
+    after = trainer.teacher.cluster_head.prototypes.detach()
+    assert revived == (2 if on else 0)
+    assert torch.equal(before[0], after[0])  # a live prototype never moves
+    assert torch.equal(before[1:], after[1:]) is not on

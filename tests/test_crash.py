@@ -120,7 +120,10 @@ def test_run_killed_before_its_first_checkpoint_can_be_started_again(tmp_path, t
     cfg = build_config("quick", overrides=tiny_overrides(tiny_npz, epochs=1))
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text(dump_config(cfg))  # what a kill in the first epoch's save leaves
+    from semready.data import data_identity
+
+    # what a kill in the first epoch's save leaves: the config train resolved (with the data's identity)
+    (run / "config.yaml").write_text(dump_config(cfg.model_copy(update={"data": data_identity(cfg.data)})))
     (run / ".checkpoint.safetensors.x1y2.tmp").write_bytes(b"half")
     with pytest.raises(SemreadyError, match="no checkpoint to resume from"):
         api.train(run, resume=True, progress=False)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semready.rundir import tables as rundir_tables
 from semready.cli import main
+from semready.rundir import tables as rundir_tables
 from tests.conftest import train_tiny
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"

@@ -50,7 +50,7 @@ def test_the_table_has_one_row_per_item_each_in_exactly_one_split(fitted, items)
     assert set(col(table, "split")) <= {"learnable", "memorizable"}
     assert set(col(table, "cluster")) <= {0, 1, 2}
     conf = col(table, "confidence")
-    assert ((conf >= 1 / 3 - 1e-6) & (conf <= 1)).all()  # max of 3 probabilities
+    assert ((conf >= 0) & (conf <= 1)).all()  # eq. 3's probability of the item's own cluster
     # the same numbers as the run's own samples.csv, read independently
     with open(fitted.run_dir / "samples.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

@@ -5,6 +5,7 @@ rounds them to 6 decimals)."""
 import csv
 
 import numpy as np
+import pytest
 
 from semready import api
 from semready.rundir import RunDir
@@ -43,3 +44,63 @@ def test_a_run_split_before_full_precision_falls_back_to_clusters_csv(tmp_path, 
     files.write_split(split)
     rounded = [float(r["confidence"]) for r in files.read_cluster_rows()]
     assert files.read_cluster_confidence(len(rounded)).tolist() == rounded
+
+
+def test_the_paper_cluster_policy_moves_whole_clusters_and_routing_follows_them(tmp_path, tiny_npz):
+    """cluster-budget: the least confident whole clusters are memorizable; samples.csv, clusters.csv, split.json and
+    routing agree item by item."""
+    run = train_tiny(tmp_path / "run", tiny_npz, epochs=2, score="teacher", clusters=8)
+    files = RunDir(run)
+    result = api.split(run, policy="cluster-budget", value=0.3)
+    own, table = files.read_sample_rows(), files.read_cluster_rows()
+    conf = {int(r["cluster"]): float(r["confidence"]) for r in table if int(r["size"]) > 0}
+    sizes = {int(r["cluster"]): int(r["size"]) for r in table}
+    memorized = {int(r["cluster"]) for r in table if r["split"] == "memorizable" and int(r["size"]) > 0}
+    # by hand: walk the clusters from the least confident, stop once 30 % of the items are memorizable
+    need, taken, want = int(np.ceil(0.3 * len(own) - 1e-9)), 0, set()
+    for c in sorted(conf, key=lambda c: (conf[c], c)):
+        if taken >= need:
+            break
+        want.add(c)
+        taken += sizes[c]
+    assert memorized == want and result["threshold"] is None
+    assert sorted(result["learnable_clusters"]) == sorted(set(conf) - want)
+    assert {r["split"] for r in table} <= {"learnable", "memorizable"}  # never mixed under a cluster policy
+    for r in own:
+        assert r["split"] == ("memorizable" if int(r["cluster"]) in want else "learnable")
+    assert result["memorizable"] == taken
+    api.route(run, f"npz:{tiny_npz}", tmp_path / "routed.csv")
+    routed = _rows(tmp_path / "routed.csv")
+    assert [r["split"] for r in routed] == [r["split"] for r in own]
+
+
+def test_routing_new_items_with_the_teacher_score_by_hand(tmp_path, tiny_npz):
+    """New items: C_l of the training clusters, typicality against the stream's embeddings (k nearest, itself
+    not among them), the gate from the regen model fitted on the whole stream and split.json's knee."""
+    import torch
+
+    from semready.data import load_data
+    from semready.split.regen import RegenerationModel
+    from semready.split.typicality import TypicalityModel
+    from semready.teacher.infer import load_run
+
+    run = train_tiny(tmp_path / "run", tiny_npz, epochs=2, score="teacher")
+    files = RunDir(run)
+    api.split(run, policy="budget", value=0.25)
+    sample = load_data("sample")
+    new = tmp_path / "new.npz"
+    np.savez(new, x=sample.images[200:240].permute(0, 2, 3, 1).numpy())
+    api.route(run, f"npz:{new}", tmp_path / "routed.csv")
+    routed = _rows(tmp_path / "routed.csv")
+    split = files.read_split()
+    a = load_run(run, "cpu").assign_all(sample.images[200:240])
+    ref = TypicalityModel.load(files.typicality)
+    regen = RegenerationModel.load(files.regen)
+    u = regen.unexplained_images(sample.images[200:240], a.clusters)
+    for i, r in enumerate(routed):
+        sims = sorted((float(x) for x in torch.from_numpy(a.embeddings[i]) @ ref.reference.t()), reverse=True)
+        typ = (1 + sum(sims[:ref.k]) / ref.k) / 2
+        gate = min(1.0, (1 - u[i]) / split["gate_knee"])
+        want = (split["cluster_confidence"][a.clusters[i]] * typ) ** 0.5 * gate
+        assert float(r["learnability"]) == pytest.approx(want, abs=2e-6)
+        assert r["split"] == ("learnable" if want >= split["threshold"] else "memorizable")

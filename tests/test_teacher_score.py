@@ -20,7 +20,7 @@ def _loop_typicality(z: np.ndarray, ref: np.ndarray, ref_index: np.ndarray, k: i
     ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
     out = []
     for i, zi in enumerate(z):
-        sims = [float(zi @ r) for j, r in zip(ref_index, ref) if not (stream and j == i)]
+        sims = [float(zi @ r) for j, r in zip(ref_index, ref, strict=True) if not (stream and j == i)]
         top = sorted(sims, reverse=True)[:k]
         out.append((1 + sum(top) / len(top)) / 2)
     return np.array(out)

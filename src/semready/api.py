@@ -76,6 +76,7 @@ _LAZY = {
     "route": ("semready.pipeline", "route"), "evaluate": ("semready.pipeline", "evaluate"),
     "export_split": ("semready.export", "export_split"), "export_embeddings": ("semready.export", "export_embeddings"),
     "kpi_table": ("semready.comm.simulate", "kpi_table"), "reproduce": ("semready.experiments.reproduce", "reproduce"),
+    "demo": ("semready.experiments.demo", "run_demo"),
     "report": ("semready.report", "build_report"), "RunDir": ("semready.rundir", "RunDir"),
     "SweepDir": ("semready.rundir", "SweepDir"), "load_run": ("semready.teacher.infer", "load_run"),
     "SemreadyConfig": ("semready.config", "SemreadyConfig"), "build_config": ("semready.config", "build_config"),
@@ -136,5 +137,5 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         return run_schemes(run_dir, spec, names, overrides, on_scheme=done)
 
 
-__all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEFAULT_VALUE", "DEVICES", "EXPORT_TARGETS", "POLICIES", "PRESETS", "SCHEMES", "SCORES",
-           "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]
+__all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEFAULT_VALUE", "DEVICES", "EXPORT_TARGETS", "POLICIES",
+           "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]

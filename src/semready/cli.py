@@ -142,8 +142,8 @@ def train(
 @app.command()
 def split(
     run: Annotated[Path, typer.Argument(help="a trained run directory")],
-    policy: Annotated[Policy, typer.Option(help="budget (value = memorizable fraction) | confidence (value = "
-                                           "learnability floor) | complexity (value = Γ̂ budget, nats per item) | "
+    policy: Annotated[Policy, typer.Option(help="confidence (value = learnability floor) | budget (value = "
+                                           "memorizable fraction) | complexity (value = Γ̂ budget, nats per item) | "
                                            "cluster-budget / cluster-floor (the paper's rule: whole least "
                                            "confident clusters, value = fraction / floor on C_l)")
                       ] = api.DEFAULT_POLICY,
@@ -229,6 +229,19 @@ def simulate(
                         on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet))
     console.print(api.kpi_table(kpis))
     typer.echo(f"KPIs -> {api.RunDir(run).kpis}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="a new folder: the demo stream and its run")] = Path("runs/demo"),
+    epochs: Annotated[int | None, typer.Option(help="teacher epochs (default: the quick preset's)")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The system on one stream: the embedded sample with noise and scrambled items mixed in → teacher → split →
+    classical / vanilla / disentangled schemes → report.html."""
+    r = api.demo(out, epochs=epochs, progress=_progress(quiet), say=typer.echo)
+    console.print(api.kpi_table(r["kpis"]))
+    typer.echo(f"report: {r['report']}")
 
 
 @app.command()

@@ -100,12 +100,12 @@ def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
     """
     a = run.assign_all(data.images)
     return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, DEFAULT_POLICY, DEFAULT_VALUE,
-                       a.embeddings)
+                       a.embeddings, allow_empty=True)
 
 
 def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confidence: np.ndarray,
                 data: ImageData, policy: str, value: float, embeddings: np.ndarray | None = None,
-                on_stage=None) -> dict[str, Any]:
+                on_stage=None, allow_empty: bool = False) -> dict[str, Any]:
     """Score, rank, apply the policy; write samples.csv, clusters.csv, split.json, the regen model, plots.
 
     Ranking follows Sec. III-B (docs/protocol.md §2).
@@ -120,6 +120,7 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
         value: the policy's value.
         embeddings: the teacher's embeddings z_i, float N×d (the ``teacher`` score needs them).
         on_stage: called with the name of each stage as it starts (``scoring``, ``ranking``, ``plotting``).
+        allow_empty: accept a confidence floor no item meets (the split written after training).
 
     Returns:
         split.json's content (score, policy, value, threshold — None under a cluster-level policy, whose
@@ -139,7 +140,8 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
         rule = {"learnable_clusters": np.flatnonzero(keep).tolist()}
     else:
         threshold = learnable_threshold(learn, policy, value, lambda mask: heldout_complexity_per_item(
-            data.images[torch.from_numpy(mask)], clusters[mask], n_clusters, cfg.comm, cfg.train.seed))
+            data.images[torch.from_numpy(mask)], clusters[mask], n_clusters, cfg.comm, cfg.train.seed),
+            allow_empty)
         learnable, rule = learn >= threshold, {}
     items, table = rank_and_split(clusters, confidence, learn, n_clusters, learnable)
     if data.ids is not None:

@@ -25,10 +25,11 @@ import numpy as np
 
 from semready.errors import SemreadyError
 
-DEFAULT_FLOOR = 0.5  # the threshold of a run split before split.json recorded one
-# the split a trained run starts with: the 10 % least learnable items are memorizable (re-split with any policy)
-DEFAULT_POLICY = "budget"
-DEFAULT_VALUE = 0.1
+DEFAULT_FLOOR = 0.5
+# the split a trained run starts with (re-split with any policy): learnable iff s_i ≥ 0.5 — under the teacher
+# score, the items the description-length gate pulls down (docs/method.md)
+DEFAULT_POLICY = "confidence"
+DEFAULT_VALUE = 0.5  # DEFAULT_FLOOR, as a literal the CLI reads without importing
 ITEM_POLICIES = ("confidence", "budget", "complexity")
 CLUSTER_POLICIES = ("cluster-floor", "cluster-budget")
 POLICIES = ("confidence", "budget", "complexity", "cluster-floor", "cluster-budget")  # a literal: the CLI reads it
@@ -58,7 +59,7 @@ def check_policy(policy: str, value: float) -> None:
 
 
 def learnable_threshold(learn: np.ndarray, policy: str, value: float,
-                        complexity_of: Callable[[np.ndarray], float] | None = None) -> float:
+                        complexity_of: Callable[[np.ndarray], float] | None = None, allow_empty: bool = False) -> float:
     """The learnability at or above which an item is learnable, for a policy and its value.
 
     Args:
@@ -67,6 +68,7 @@ def learnable_threshold(learn: np.ndarray, policy: str, value: float,
         value: the policy's value (floor, memorizable fraction, or nats per item).
         complexity_of: for ``complexity``: maps a boolean mask (N,) of learnable items to Γ̂ per item of a
             language built on them.
+        allow_empty: accept a floor no item meets (the split after training; a user's re-split is refused).
 
     Returns:
         The threshold (``inf`` when the budget memorizes every item).
@@ -78,7 +80,7 @@ def learnable_threshold(learn: np.ndarray, policy: str, value: float,
     if policy in CLUSTER_POLICIES:
         raise SemreadyError(f"policy {policy!r} splits whole clusters: use learnable_clusters")
     if policy == "confidence":
-        if len(learn) and not (learn >= value).any():
+        if len(learn) and not (learn >= value).any() and not allow_empty:
             raise SemreadyError(f"no item reaches the learnability floor {value:g} (the highest is "
                                 f"{float(learn.max()):.3f}): lower --value, or use --policy budget")
         return float(value)
