@@ -1,6 +1,7 @@
 """What a person reads: the run's plots (:mod:`~semready.report.plots`) and the self-contained HTML report
-(:mod:`~semready.report.html`)."""
+(:mod:`~semready.report.html`; its KPI table :mod:`~semready.report.kpis`, its item thumbnails
+:mod:`~semready.report.thumbs`, its HTML pieces :mod:`~semready.report.markup`)."""
 
-from semready.report.html import SECTIONS, build_report
+from semready.report.html import RUN_SECTIONS, SECTIONS, SWEEP_SECTIONS, build_report, report_sections
 
-__all__ = ["SECTIONS", "build_report"]
+__all__ = ["RUN_SECTIONS", "SECTIONS", "SWEEP_SECTIONS", "build_report", "report_sections"]

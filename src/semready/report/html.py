@@ -1,22 +1,22 @@
 """``semready report RUN|DIR``: one self-contained ``report.html`` that tells a run's (or a reproduction's) story.
 
 Every picture is embedded as a base64 PNG and the page loads nothing from anywhere (no script, no external
-URL), so it can be mailed or archived as one file. Sections (``<section id=...>``), in order:
+URL), so it can be mailed or archived as one file. The page holds the sections that fit the folder
+(``<section id=...>``), in order:
 
-``overview`` · ``training`` (losses from log.csv) · ``clusters-over-time`` (cluster sizes and normalised
-marginal entropy per epoch) · ``ranked-clusters`` · ``learnability`` (histogram) · ``items`` (most learnable
-and most memorizable items per cluster) · ``embedding`` (PCA of the teacher's features) · ``metrics``
-(metrics.json) · ``kpis`` (kpis.json, any dict: one table per top-level key of its scalar fields) ·
-``figures`` (``fig2_*.png`` / ``fig3_*.png``) · ``results`` (results.csv, report.md).
+- a run folder (:data:`RUN_SECTIONS`): ``overview`` · ``training`` (losses from log.csv) · ``clusters-over-time``
+  (cluster sizes and normalised marginal entropy per epoch) · ``ranked-clusters`` · ``learnability``
+  (histogram, the split's rule) · ``items`` (each cluster's most learnable and most memorizable items as
+  captioned thumbnails: id, learnability, cluster) · ``embedding`` (PCA of the teacher's features) · ``metrics``
+  (metrics.json) · ``kpis`` (kpis.json: the schemes side by side, :mod:`semready.report.kpis`);
+- a reproduction folder (:data:`SWEEP_SECTIONS`): ``overview`` · ``figures`` (``fig2_*.png`` / ``fig3_*.png``) ·
+  ``results`` (results.csv, summary.json, report.md).
 
-A missing piece gets a one-line "not available: run ..." note instead of its content.
+A piece missing from a folder of the right kind gets a one-line "not available: ..." note instead of its content.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,45 @@ import numpy as np
 from semready import io
 from semready.errors import SemreadyError
 from semready.report import plots
+from semready.report.kpis import kpi_section
+from semready.report.markup import esc as _e
+from semready.report.markup import figure as _img
+from semready.report.markup import is_scalar as _is_scalar
+from semready.report.markup import json_tables as _json_tables
+from semready.report.markup import na, page, png_data_url
+from semready.report.markup import table as _table
+from semready.report.thumbs import items_html, pick_items
 from semready.rundir import RunDir, SweepDir, read_rows
 
-SECTIONS = ("overview", "training", "clusters-over-time", "ranked-clusters", "learnability", "items", "embedding",
-            "metrics", "kpis", "figures", "results")
+RUN_SECTIONS = ("overview", "training", "clusters-over-time", "ranked-clusters", "learnability", "items",
+                "embedding", "metrics", "kpis")
+SWEEP_SECTIONS = ("overview", "figures", "results")
+SECTIONS = RUN_SECTIONS + SWEEP_SECTIONS[1:]  # every section, in the order a page shows them
+TITLES = {"overview": "Overview", "training": "Training curves",
+          "clusters-over-time": "Cluster sizes and marginal entropy over training",
+          "ranked-clusters": "Clusters ranked by confidence", "learnability": "Learnability",
+          "items": "Items per cluster", "embedding": "Embedding map", "metrics": "Clustering metrics",
+          "kpis": "KPIs: the schemes side by side", "figures": "Figures", "results": "Results"}
 LOSSES = ("loss", "l_i", "l_d", "anti_collapse")
 
 
 class Missing(Exception):
     """A piece the report cannot show; the message says how to get it."""
+
+
+def report_sections(path: Path) -> tuple[str, ...]:
+    """The sections of ``path``'s report: a run's, a reproduction's, or both for a folder that holds both.
+
+    Args:
+        path: a folder.
+
+    Returns:
+        Section ids in page order (empty: neither a run nor a reproduction).
+    """
+    run, sweep = RunDir(path), SweepDir(path)
+    is_run = run.is_run() or run.kpis.is_file() or run.metrics.is_file()
+    wanted = (set(RUN_SECTIONS) if is_run else set()) | (set(SWEEP_SECTIONS) if sweep.is_sweep() else set())
+    return tuple(s for s in SECTIONS if s in wanted)
 
 
 def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max_clusters: int = 12) -> Path:
@@ -56,46 +86,38 @@ def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max
     if not path.is_dir():
         raise SemreadyError(f"{path} is not a directory: pass a run directory (`semready train --out RUN`) or a "
                             "reproduction folder")
-    run_files, sweep = RunDir(path), SweepDir(path)
-    if not (run_files.is_run() or run_files.kpis.is_file() or run_files.metrics.is_file() or sweep.is_sweep()):
+    ids = report_sections(path)
+    if not ids:
         raise SemreadyError(f"{path} holds neither a run (config.yaml, log.csv, ...) nor reproduction results "
                             "(fig2_*.png, results.csv): pass the folder `semready train --out` wrote")
-    r = _Run(path, max_items, per_cluster, max_clusters)
-    builders: dict[str, tuple[str, Callable[[], str]]] = {
-        "overview": ("Overview", r.overview), "training": ("Training curves", r.training),
-        "clusters-over-time": ("Cluster sizes and marginal entropy over training", r.clusters_over_time),
-        "ranked-clusters": ("Clusters ranked by confidence", r.ranked_clusters),
-        "learnability": ("Learnability", r.learnability), "items": ("Items per cluster", r.items),
-        "embedding": ("Embedding map", r.embedding), "metrics": ("Clustering metrics", r.metrics),
-        "kpis": ("KPIs", r.kpis), "figures": ("Figures", r.figures), "results": ("Results", r.results),
-    }
-    run_only = ("training", "clusters-over-time", "ranked-clusters", "learnability", "items", "embedding", "metrics")
-    is_run = run_files.is_run()
-    jobs = sweep.job_runs()
+    r = _Run(path, max_items, per_cluster, max_clusters, ids)
+    builders: dict[str, Callable[[], str]] = {
+        "overview": r.overview, "training": r.training, "clusters-over-time": r.clusters_over_time,
+        "ranked-clusters": r.ranked_clusters, "learnability": r.learnability, "items": r.items,
+        "embedding": r.embedding, "metrics": r.metrics, "kpis": r.kpis, "figures": r.figures,
+        "results": r.results}
     parts = []
-    for sid in SECTIONS:
-        title, build = builders[sid]
+    for sid in ids:
         try:
-            if sid in run_only and not is_run:
-                raise Missing(f"this is a reproduction folder, not a run; report one of its runs for this: "
-                              f"`semready report {jobs[0] if jobs else 'RUN'}`")
-            body = build()
+            body = builders[sid]()
         except (Missing, SemreadyError) as exc:
-            body = f'<p class="na">not available: {_e(str(exc))}</p>'
+            body = na(str(exc))
         except (ValueError, KeyError, IndexError, TypeError, OSError) as exc:  # a damaged file: say so, go on
-            body = f'<p class="na">not available: a file is unreadable ({_e(type(exc).__name__)}: ' \
-                   f'{_e(str(exc)[:200])}); rerun the command that writes it</p>'
-        parts.append(f'<section id="{sid}"><h2>{_e(title)}</h2>\n{body}\n</section>')
-    out = run_files.report
-    io.write_text(out, _page(f"semready report: {path.resolve().name}", parts))
+            body = na(f"a file is unreadable ({type(exc).__name__}: {str(exc)[:200]}); rerun the command that "
+                      "writes it")
+        parts.append(f'<section id="{sid}"><h2>{_e(TITLES[sid])}</h2>\n{body}\n</section>')
+    out = RunDir(path).report
+    io.write_text(out, page(f"semready report: {path.resolve().name}", parts))
     return out
 
 
 class _Run:
     """Lazily read pieces of a run directory."""
 
-    def __init__(self, path: Path, max_items: int, per_cluster: int, max_clusters: int) -> None:
+    def __init__(self, path: Path, max_items: int, per_cluster: int, max_clusters: int, ids: tuple[str, ...]
+                 ) -> None:
         self.path, self.max_items, self.k, self.max_clusters = path, max_items, per_cluster, max_clusters
+        self.ids = ids
         self.run, self.sweep = RunDir(path), SweepDir(path)
         self._cache: dict[str, Any] = {}
 
@@ -144,26 +166,42 @@ class _Run:
         return self._cache["data"]
 
     # -- sections ----------------------------------------------------------------------------------------
-    def overview(self) -> str:
-        rows: list[tuple[str, Any]] = [("folder", str(self.path.resolve()))]
-        try:
-            cfg = self.cfg()
-            rows += [("preset", cfg.preset), ("data", cfg.data.spec), ("encoder", cfg.model.encoder),
-                     ("clusters M", cfg.model.clusters), ("epochs planned", cfg.train.epochs),
-                     ("learnability score", cfg.rank.score)]
-        except Missing:
-            pass
-        try:
-            rows.append(("epochs done", len(self.log())))
-        except Missing:
-            pass
+    def split_json(self) -> dict[str, Any]:
+        """split.json, or {} where there is none or it is not an object."""
         try:
             split = self.json(self.run.split, "")
-            rows += [(f"split.{k}", v) for k, v in split.items() if _is_scalar(v)]
-        except (Missing, SemreadyError, AttributeError):
-            pass
-        links = " · ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS[1:])
-        return f"<p>{links}</p>\n" + _table(["", "value"], rows)
+        except (Missing, SemreadyError):
+            return {}
+        return split if isinstance(split, dict) else {}
+
+    def overview(self) -> str:
+        rows: list[tuple[str, Any]] = [("folder", str(self.path.resolve()))]
+        note = ""
+        if "training" in self.ids:
+            try:
+                cfg = self.cfg()
+                rows += [("preset", cfg.preset), ("data", cfg.data.spec), ("encoder", cfg.model.encoder),
+                         ("clusters M", cfg.model.clusters), ("epochs planned", cfg.train.epochs),
+                         ("learnability score", cfg.rank.score)]
+            except Missing:
+                pass
+            try:
+                rows.append(("epochs done", len(self.log())))
+            except Missing:
+                pass
+            for k, v in self.split_json().items():
+                if _is_scalar(v):
+                    rows.append((f"split.{k}", v))
+                elif k == "learnable_clusters" and isinstance(v, list):
+                    rows.append((f"split.{k}", ", ".join(map(str, v)) or "none"))
+        if "figures" in self.ids:
+            jobs = self.sweep.job_runs()
+            if jobs:
+                rows.append(("reproduction jobs", len(jobs)))
+                note = f"<p>Each job's teacher is a run with a report of its own: <code>semready report " \
+                       f"{_e(jobs[0])}</code>.</p>"
+        links = " · ".join(f'<a href="#{s}">{s}</a>' for s in self.ids[1:])
+        return f"<p>{links}</p>\n" + _table(["", "value"], rows) + note
 
     def training(self) -> str:
         log = self.log()
@@ -183,27 +221,43 @@ class _Run:
         fig = plots.cluster_evolution_figure(_col(log, "epoch"), sizes, entropy, threshold)
         return _img(fig, "cluster sizes and marginal entropy per epoch") + note
 
+    def cluster_rows(self) -> list[dict[str, str]]:
+        return self.csv(self.run.clusters, f"finish training: `semready train --out {self.path} --resume`")
+
     def _cluster_table(self) -> dict[str, np.ndarray]:
-        rows = self.csv(self.run.clusters, f"finish training: `semready train --out {self.path} --resume`")
+        rows = self.cluster_rows()
         return {"cluster": _col(rows, "cluster").astype(int), "size": _col(rows, "size").astype(int),
                 "confidence": _col(rows, "confidence"), "rank": _col(rows, "rank").astype(int),
                 "split": np.array([r["split"] for r in rows])}
 
     def ranked_clusters(self) -> str:
-        t = self._cluster_table()
-        order = np.argsort(t["rank"])
-        rows = [(int(t["rank"][i]), int(t["cluster"][i]), int(t["size"][i]), f"{t['confidence'][i]:.4f}",
-                 t["split"][i]) for i in order]
-        return _img(plots.ranked_clusters_figure(t), "clusters ranked by confidence") + \
-            _table(["rank", "cluster", "size", "confidence", "split"], rows)
+        rows = sorted(self.cluster_rows(), key=lambda r: int(r["rank"]))
+        share = "learnable_share" in rows[0]  # runs split before it was written lack it
+        head = ["rank", "cluster", "size", "confidence"] + (["learnable share"] if share else []) + ["split"]
+        table = [(int(r["rank"]), int(r["cluster"]), int(r["size"]), f"{float(r['confidence']):.4f}",
+                  *([f"{float(r['learnable_share']):.3f}"] if share else []), r["split"]) for r in rows]
+        mixed = sum(r["split"] == "mixed" for r in rows)
+        note = f"<p>{mixed} mixed cluster(s): an item-level policy split their members between X_l and X_m.</p>" \
+            if mixed else ""
+        return _img(plots.ranked_clusters_figure(self._cluster_table()), "clusters ranked by confidence") + \
+            _table(head, table) + note
+
+    def rule(self) -> str:
+        """The split's rule in words, from split.json."""
+        split = self.split_json()
+        threshold, keep = split.get("threshold"), split.get("learnable_clusters")
+        if isinstance(threshold, int | float) and not isinstance(threshold, bool):
+            return f"learnability threshold {threshold:.4f}"
+        if isinstance(keep, list):
+            return f"policy {split.get('policy', '?')}: whole clusters by confidence, learnable clusters " + \
+                (", ".join(map(str, keep)) or "none")
+        return "no split rule recorded (split.json)"
 
     def learnability(self) -> str:
         s = self.samples()
         learn = _col(s, "learnability")
-        try:
-            threshold = float(self.json(self.run.split, "")["threshold"])
-        except (Missing, SemreadyError, KeyError, TypeError, ValueError):
-            threshold = float("nan")
+        threshold = self.split_json().get("threshold")
+        threshold = float(threshold) if isinstance(threshold, int | float) else float("nan")
         labels = _col(s, "label").astype(int) if "label" in s[0] else None
         names = None
         if labels is not None:
@@ -211,30 +265,24 @@ class _Run:
                 names = dict(enumerate(self.data().classes or [])) or None
             except (Missing, SemreadyError):
                 pass
-        n_mem = sum(r["split"] == "memorizable" for r in s)
-        rule = f"threshold {threshold:.4f}" if np.isfinite(threshold) else \
-            "whole clusters cut from the bottom of the confidence ranking"
-        text = f"<p>{len(s) - n_mem} learnable, {n_mem} memorizable of {len(s)} items ({rule}).</p>"
+        n_learn, n_mem = (sum(r["split"] == x for r in s) for x in ("learnable", "memorizable"))
+        text = f"<p>{n_learn} learnable, {n_mem} memorizable of {len(s)} items ({_e(self.rule())}).</p>"
         fig = plots.learnability_histogram_figure(learn, threshold, labels, names)
         return _img(fig, "learnability histogram") + text
 
     def items(self) -> str:
-        s, t = self.samples(), self._cluster_table()
+        s, rows = self.samples(), self.cluster_rows()
         images = self.data().images
-        clusters, learn = _col(s, "cluster").astype(int), _col(s, "learnability")
-        rows = []
-        for c in t["cluster"][np.argsort(t["rank"])][: self.max_clusters]:
-            members = np.flatnonzero(clusters == c)
-            if len(members) == 0:
-                continue
-            ranked = members[np.argsort(-learn[members], kind="stable")]
-            label = f"cluster {c} ({len(members)} items, confidence {t['confidence'][c]:.2f})"
-            rows.append((label, ranked[: self.k], ranked[::-1][: self.k]))
-        if not rows:
+        order = [int(r["cluster"]) for r in sorted(rows, key=lambda r: int(r["rank"]))]
+        picks = pick_items(_col(s, "cluster").astype(int), _col(s, "learnability"),
+                           np.array(order[: self.max_clusters]), self.k)
+        if not picks:
             raise Missing("every cluster is empty")
-        more = f"<p>The {self.max_clusters} most confident of {len(t['cluster'])} clusters.</p>" \
-            if len(t["cluster"]) > self.max_clusters else ""
-        return _img(plots.cluster_items_figure(images, rows, self.k), "items per cluster") + more
+        more = f"<p>The {self.max_clusters} most confident of {len(order)} clusters.</p>" \
+            if len(order) > self.max_clusters else ""
+        intro = f"<p>Per cluster (most confident first): its {self.k} most learnable items, then its {self.k} " \
+            "least learnable; each caption gives the item's id (the path on hover), learnability L and cluster.</p>"
+        return intro + items_html(images, s, picks, {int(r["cluster"]): r for r in rows}) + more
 
     def embedding(self) -> str:
         from sklearn.decomposition import PCA
@@ -262,14 +310,17 @@ class _Run:
         if not isinstance(m, dict):
             raise Missing("metrics.json is not a JSON object; rerun `semready evaluate`")
         head = [(k, v) for k, v in m.items() if _is_scalar(v)]
-        scores = [(k, *(_fmt(v.get(x)) for x in ("acc", "nmi", "ari"))) for k, v in m.items() if isinstance(v, dict)]
+        scores = [(k, *(v.get(x) for x in ("acc", "nmi", "ari"))) for k, v in m.items() if isinstance(v, dict)]
         return _table(["", "value"], head) + _table(["method", "ACC", "NMI", "ARI"], scores)
 
     def kpis(self) -> str:
         k = self.json(self.run.kpis, f"simulate the link: `semready simulate {self.path}`")
         if not isinstance(k, dict):
             raise Missing("kpis.json is not a JSON object; rerun `semready simulate`")
-        return _json_tables(k) or '<p class="na">kpis.json holds no values</p>'
+        try:
+            return kpi_section(k)
+        except ValueError as exc:
+            raise Missing(f"{exc}; rerun `semready simulate {self.path}`") from None
 
     def figures(self) -> str:
         figs = self.sweep.figures()
@@ -281,8 +332,8 @@ class _Run:
             if not data.startswith(b"\x89PNG\r\n\x1a\n"):
                 out.append(f'<p class="na">{_e(f.name)} is not a PNG image</p>')
                 continue
-            out.append(f'<figure><img alt="{_e(f.name)}" src="data:image/png;base64,'
-                       f'{base64.b64encode(data).decode()}"><figcaption>{_e(f.name)}</figcaption></figure>')
+            out.append(f'<figure><img alt="{_e(f.name)}" src="{png_data_url(data)}"><figcaption>{_e(f.name)}'
+                       "</figcaption></figure>")
         return "\n".join(out)
 
     def results(self) -> str:
@@ -301,66 +352,8 @@ class _Run:
         return "\n".join(out)
 
 
-# ---------------------------------------------------------------- HTML
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _is_scalar(v: Any) -> bool:
-    return v is None or isinstance(v, str | int | float | bool)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4g}"
-    return "–" if v is None else str(v)
-
-
 def _col(rows: list[dict[str, str]], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
 
 
-def _json_tables(obj: dict[str, Any], level: int = 3) -> str:
-    """Any JSON object as tables: its scalar fields, then one table per dict field of that field's scalars."""
-    out = []
-    top = [(key, v) for key, v in obj.items() if _is_scalar(v)]
-    if top:
-        out.append(_table(["", "value"], top))
-    for key, v in obj.items():
-        if isinstance(v, dict):
-            rows = [(f, x) for f, x in v.items() if _is_scalar(x)]
-            out.append(f"<h{level}>{_e(key)}</h{level}>" + _table(["", "value"], rows))
-    return "\n".join(out)
-
-
-def _table(head: list[str], rows: list[tuple]) -> str:
-    if not rows:
-        return ""
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "\n".join("<tr>" + "".join(f"<td>{_e(_fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>\n{body}\n</tbody></table>"
-
-
-def _img(fig, alt: str) -> str:
-    data = base64.b64encode(plots.png_bytes(fig)).decode()
-    return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}"></figure>'
-
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.85em}td,th{border:1px solid #ddd;padding:.2em .6em;
-text-align:left}th{background:#f4f4f4}img{max-width:100%}figure{margin:.6em 0}.na{color:#888;font-style:italic}
-pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}"""
-
-
-def _page(title: str, sections: list[str]) -> str:
-    body = "\n".join(sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="icon" href="data:,"><title>{_e(title)}</title><style>{_CSS}</style></head>\n'
-            f"<body><h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
-
-
-__all__ = ["SECTIONS", "build_report"]
+__all__ = ["RUN_SECTIONS", "SECTIONS", "SWEEP_SECTIONS", "build_report", "report_sections"]

@@ -77,7 +77,7 @@ def ranked_clusters_figure(table: dict[str, np.ndarray]):
     order = np.argsort(table["rank"])
     fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(order)), 3))
     ax.bar(range(len(order)), table["size"][order],
-           color=[COLORS[str(s)] for s in table["split"][order]])
+           color=[COLORS.get(str(s), "#bdbdbd") for s in table["split"][order]])
     ax.set_xticks(range(len(order)), [f"{c}\n{table['confidence'][c]:.2f}" for c in table["cluster"][order]],
                   fontsize=7)
     ax.set_xlabel("cluster (confidence), most confident first")
