@@ -175,7 +175,7 @@ class _Run:
         return split if isinstance(split, dict) else {}
 
     def overview(self) -> str:
-        rows: list[tuple[str, Any]] = [("folder", str(self.path.resolve()))]
+        rows: list[tuple[str, Any]] = [("folder", self.path.resolve().name)]
         note = ""
         if "training" in self.ids:
             try:
