@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,7 @@ CASES = [
     # missing paths
     Case("missing-npz", f"{TRAIN} npz:{{tmp}}/missing.npz", "does not exist", "check the PATH"),
     Case("missing-folder", f"{TRAIN} folder:{{tmp}}/nope", "does not exist", "point folder:PATH at a directory"),
+    Case("missing-list", f"{TRAIN} list:{{tmp}}/nope.txt", "does not exist", "check the PATH"),
     Case("missing-bytes", f"{TRAIN} bytes:{{tmp}}/nope.bin:3072", "does not exist", "check the PATH"),
     Case("missing-config", "train --out {tmp}/out --config {tmp}/nope.yaml", "does not exist", "check the path"),
     Case("missing-run", "evaluate {tmp}/norun --data {tiny}", "does not exist", "train one with"),
@@ -107,8 +109,15 @@ CASES = [
          lambda tmp: image_folder(tmp, "text")),
     Case("mixed-image-sizes", f"{TRAIN} folder:{{tmp}}/folder", "but earlier images are",
          "pass image_size (--image-size)", lambda tmp: image_folder(tmp, sizes=(16, 16, 16, 24))),
-    Case("empty-class-folder", f"{TRAIN} folder:{{tmp}}/folder", "has no class subfolders", "lay it out as",
-         lambda tmp: (tmp / "folder").mkdir()),
+    Case("folder-without-images", f"{TRAIN} folder:{{tmp}}/folder", "holds no images (searched recursively",
+         "put image files in it", lambda tmp: [(tmp / "folder" / "a").mkdir(parents=True),
+                                               (tmp / "folder" / "a" / "notes.txt").write_text("no image")]),
+    Case("list-names-missing-files", f"{TRAIN} list:{{tmp}}/l.txt", "names 2 missing file(s) of 3, the first",
+         "fix or remove those lines", both(image_folder, text("l.txt", "folder/a/0.png\nx.png\ny.png\n"))),
+    Case("empty-file-list", f"{TRAIN} list:{{tmp}}/l.txt", "names no images", "write one image path per line",
+         text("l.txt", "# nothing yet\n")),
+    Case("no-wds-shard", f"{TRAIN} wds:{{tmp}}/shard-{{{{000..009}}}}.tar", "no webdataset shard matches",
+         "check wds:PATTERN"),
     Case("bytes-size-not-multiple", f"{TRAIN} bytes:{{tmp}}/b.bin:3072", "not a multiple of RECORD_SIZE",
          "use a RECORD_SIZE that divides", raw("b.bin", bytes(5000))),
     Case("bytes-bad-record-size", f"{TRAIN} bytes:{{tmp}}/b.bin:abc", "is not a positive integer",
@@ -176,8 +185,12 @@ CASES = [
          "cannot read image", "fix or remove that file", existing_csv_and_bad_folder),
     # data specs
     Case("unknown-data-spec", f"{TRAIN} imagenet:/x", "unknown data spec 'imagenet:/x'", "use one of"),
-    Case("path-without-scheme", f"{TRAIN} {{tmp}}/d.npz", "for that path write npz:", "use one of",
-         npz("d.npz", x=X)),
+    Case("bare-path-missing", f"{TRAIN} {{tmp}}/d.npz", "no file or folder of that name exists",
+         "check the path, or use one of"),
+    Case("bare-path-other-file", f"{TRAIN} {{tmp}}/d.bin", "only .npz files and .txt file lists are read without",
+         "name its format", raw("d.bin", bytes(3072))),
+    Case("hf-not-installed", f"{TRAIN} hf:cifar10", "'datasets' package, which is not installed",
+         "pip install 'semready[hf]'"),
     Case("spec-without-path", f"{TRAIN} npz:", "has no path", "use npz:PATH"),
     # runs
     Case("run-without-checkpoint", "evaluate {tmp}/half --data {tiny}", "holds no trained teacher",
@@ -250,7 +263,9 @@ def assert_one_line(code: int, err: str, problem: str, fix: str) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case, tmp_path, capsys, trained, tiny_npz):
+def test_bad_input(case, tmp_path, capsys, trained, tiny_npz, monkeypatch):
+    if case.id == "hf-not-installed":
+        monkeypatch.setitem(sys.modules, "datasets", None)  # not installed, whatever this machine has
     if "{run}" in case.args or "half" in case.args or case.args.startswith("split"):
         shutil.copytree(trained, tmp_path / "run")
     if case.setup:

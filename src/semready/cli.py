@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from semready import api
@@ -303,7 +304,7 @@ def _put(d: dict, section: str, key: str, value: Any) -> None:
 
 
 def _error(message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {' '.join(message.split())}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/bold red] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True)
     sys.exit(2)
 
 

@@ -302,14 +302,16 @@ def evaluate(run_dir: str | Path, spec: str | None = None, *, image_size: int | 
         batch_size: items per forward pass.
 
     Returns:
-        ``data``, ``items``, ``cluster_head`` (``{"acc", "nmi", "ari"}``) and, with ``kmeans``, ``kmeans_features``.
+        ``data``, ``items``, ``labelled_items``, ``cluster_head`` (``{"acc", "nmi", "ari"}``) and, with ``kmeans``,
+        ``kmeans_features``; scored on the labelled items only (a label of -1 means unlabelled).
     """
     run = load_run(run_dir)
     if spec is None:
         check_data_identity(run.cfg.data, run_dir)
         spec = run.cfg.data.spec
     data = load_data(spec, image_size=image_size or run.image_shape[1], download=download)
-    if data.labels is None:
+    known = None if data.labels is None else data.labels >= 0  # -1: unlabelled (scikit-learn's convention)
+    if known is None or not known.any():
         raise SemreadyError(f"data {spec} has no labels: evaluate needs labelled data (npz with 'y', cifar, "
                             "folder)")
     parts = []
@@ -319,11 +321,12 @@ def evaluate(run_dir: str | Path, spec: str | None = None, *, image_size: int | 
             parts.append(a)
             bar.advance(len(a.clusters))
     a = Assignment.concat(parts)
-    result: dict[str, Any] = {"data": spec, "items": len(data), "cluster_head": clustering_scores(
-        data.labels, a.clusters)}
+    labels = data.labels[known]
+    result: dict[str, Any] = {"data": spec, "items": len(data), "labelled_items": int(known.sum()),
+                              "cluster_head": clustering_scores(labels, a.clusters[known])}
     if kmeans:
-        k = int(data.labels.max()) + 1
-        result["kmeans_features"] = clustering_scores(data.labels, kmeans_clusters(a.features, k))
+        k = int(labels.max()) + 1
+        result["kmeans_features"] = clustering_scores(labels, kmeans_clusters(a.features, k)[known])
     RunDir(run_dir).write_metrics(result)
     return result
 

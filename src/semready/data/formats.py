@@ -1,7 +1,8 @@
-"""Readers of each data format: a path (or root) in, an opened :class:`Source` out.
+"""Readers of each array format: a path (or root) in, an opened :class:`Source` out.
 
-One opener per spec scheme of :mod:`semready.data.sources` (``npz``, ``sample``, ``bytes``, ``folder``,
-``cifar10``/``cifar100``); :func:`to_rgb` applies the conversion rule described there to every source.
+One opener per spec scheme of :mod:`semready.data.sources` (``npz``, ``sample``, ``bytes``, ``cifar10``/``cifar100``;
+image files — ``folder``, ``list``, ``wds`` — are read by :mod:`semready.data.files`, ``hf`` by
+:mod:`semready.data.hub`); :func:`to_rgb` applies the conversion rule described there to every source.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torchvision.datasets import CIFAR10, ImageFolder
+from torchvision.datasets import CIFAR10
 from torchvision.transforms.v2 import functional as TF
 
 from semready.errors import SemreadyError
 
 MIN_SIZE = 8
-_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _SAMPLE = ("sample", "cifar10_sample.npz")
 # Anything a damaged .npz can raise while numpy/zipfile decode it.
 _BAD_ARCHIVE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, struct.error,
@@ -34,14 +33,17 @@ _BAD_ARCHIVE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, s
 @dataclass
 class Source:
     """An opened source: ``read(start, stop)`` gives items as uint8 channels-last (C in 1, 3, 4),
-    either one N×H×W×C array or a list of H×W×C arrays (sizes may differ)."""
+    either one N×H×W×C array or a list of H×W×C arrays (sizes may differ). Sources of encoded images also have
+    ``item``: a picklable ``item(i) -> H×W×C`` with ``item.name(i)``, which worker processes decode with."""
 
     n: int
     read: Callable[[int, int], np.ndarray | list[np.ndarray]]
     labels: np.ndarray | None = None
     classes: list[str] | None = None
     name: Callable[[int], str] = "item {}".format  # names item i in error messages
-    files: list[str] | None = None  # folder: item i's image file
+    files: list[str] | None = None  # folder:, list: item i's image file
+    ids: list[str] | None = None  # each item's id where it is not its index (docs/data.md, "Item identity")
+    item: Callable[[int], np.ndarray] | None = None  # decodes item i alone (picklable), for worker processes
     record_size: int | None = None  # bytes: each record's size (item i starts at byte i * record_size)
 
 
@@ -185,9 +187,10 @@ def open_npz(path: str, *, download: bool = False) -> Source:
             raise SemreadyError(f"npz file {p}: labels 'y' are {y.dtype}: save integer labels (int64)")
         y = y.astype(np.int64)
         top = len(classes) if classes is not None else None
-        if y.min() < 0 or (top is not None and y.max() >= top):
+        if y.min() < -1 or (top is not None and y.max() >= top):
             raise SemreadyError(f"npz file {p}: labels 'y' span {y.min()}..{y.max()}, outside 0.."
-                                f"{'K-1' if top is None else top - 1}: store label indices into 'classes'")
+                                f"{'K-1' if top is None else top - 1}: store label indices into 'classes' "
+                                "(-1 marks an unlabelled item)")
     return Source(len(x), lambda a, b: x[a:b], y, classes)
 
 
@@ -238,39 +241,6 @@ def open_bytes(path: str, record_size: str | None = None, *, download: bool = Fa
         return buf.reshape(-1, side, side, ch)
 
     return Source(total // rec, read, record_size=rec)
-
-
-def _read_image(path: str) -> np.ndarray:
-    """Decode one image file to uint8 H×W×C (C in 1, 3, 4) per the conversion rule."""
-    try:
-        with Image.open(path) as img:
-            if img.mode in _ALPHA_MODES or "transparency" in img.info:
-                img = img.convert("RGBA")
-            else:
-                img = img.convert("L" if img.mode in ("1", "L") else "RGB")
-            a = np.array(img)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise SemreadyError(f"cannot read image {path} ({_line(e)}): fix or remove that file") from None
-    return a if a.ndim == 3 else a[..., None]
-
-
-def open_folder(path: str, *, download: bool = False) -> Source:
-    p = user_path(path)
-    layout = "lay it out as PATH/<class>/<image>.png|.jpg|..."
-    if not p.is_dir():
-        raise SemreadyError(f"folder {p} {'is a file' if p.exists() else 'does not exist'}: point "
-                            f"folder:PATH at a directory and {layout}")
-    if not any(d.is_dir() for d in p.iterdir()):
-        raise SemreadyError(f"folder {p} has no class subfolders: {layout}")
-    try:
-        ds = ImageFolder(str(p))
-    except FileNotFoundError as e:
-        raise SemreadyError(f"folder {p} is missing images ({_line(e)}): add images or remove empty "
-                            "class folders") from None
-    samples = ds.samples
-    labels = np.array([t for _, t in samples], dtype=np.int64)
-    return Source(len(samples), lambda a, b: [_read_image(f) for f, _ in samples[a:b]], labels,
-                   list(ds.classes), name=lambda i: f"image {samples[i][0]}", files=[f for f, _ in samples])
 
 
 def open_cifar(cls: type[CIFAR10], root: str, split: str = "train", *, download: bool = False) -> Source:

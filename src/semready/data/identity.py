@@ -1,10 +1,13 @@
 """What a run was trained on: its data spec with an absolute path, the data's size and a content hash.
 
-A run trained on a file or a folder (``npz:``, ``bytes:``, ``folder:``) records in config.yaml's ``data`` section
+A run trained on a file or a folder (``npz:``, ``bytes:``, ``folder:``, ``list:``, ``wds:``, a saved ``hf:PATH``)
+records in config.yaml's ``data`` section
 the absolute spec, ``size_bytes`` and ``sha256`` — of the file, or for a folder of every file under it (each file's
-relative path, size and bytes, in sorted order). ``split``, ``export``, ``simulate`` and ``evaluate`` (on the run's
+relative path, size and bytes, in sorted order; for a file list, of the list and of every file it names; for
+``wds:``, of every shard the pattern matches). ``split``, ``export``, ``simulate`` and ``evaluate`` (on the run's
 own data) then work from any working directory and refuse, in one line, data that changed since the training.
-``sample`` (inside the package) and ``cifar`` (checked by torchvision's md5 sums) record no hash.
+``sample`` (inside the package), ``cifar`` (checked by torchvision's md5 sums) and a Hub dataset ``hf:NAME`` record
+no hash.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import os
 from pathlib import Path
 
 from semready.config import DataConfig
+from semready.data.files import _shards, open_list
 from semready.data.sources import absolute_spec, parse_spec
 from semready.errors import SemreadyError
 
-_HASHED = ("npz", "bytes", "folder")
+_HASHED = ("npz", "bytes", "folder", "list", "wds", "hf")
 _CHUNK = 1 << 20
 
 
@@ -44,20 +48,36 @@ def fingerprint(spec: str) -> tuple[int, str] | None:
         return None
     root = Path(args[0])
     h = hashlib.sha256()
+    if scheme == "wds":
+        files = [(Path(f).name, Path(f)) for f in _shards(args[0])]
+        return _files_digest(files, h) if files else None
     if root.is_file():
-        return _file_digest(root, h), h.hexdigest()
+        size = _file_digest(root, h)
+        if scheme == "list":
+            try:
+                listed = open_list(str(root)).files
+            except SemreadyError:  # a listed file is gone: the list's own hash still tells the story
+                return size, h.hexdigest()
+            size += _files_digest([(f, Path(f)) for f in listed], h)[0]
+        return size, h.hexdigest()
     if not root.is_dir():
         return None
-    total = 0
+    files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in sorted(filenames):
-            f = Path(dirpath) / name
-            h.update(f.relative_to(root).as_posix().encode() + b"\0")
-            part = hashlib.sha256()
-            n = _file_digest(f, part)
-            h.update(f"{n}\0".encode() + part.digest())
-            total += n
+        files += [(Path(dirpath, name).relative_to(root).as_posix(), Path(dirpath, name)) for name in sorted(filenames)]
+    return _files_digest(files, h)
+
+
+def _files_digest(files: list[tuple[str, Path]], h) -> tuple[int, str]:
+    """Total size and the running sha256 ``h`` after each (name, file): name, size, the file's own sha256."""
+    total = 0
+    for name, f in files:
+        h.update(name.encode() + b"\0")
+        part = hashlib.sha256()
+        n = _file_digest(f, part)
+        h.update(f"{n}\0".encode() + part.digest())
+        total += n
     return total, h.hexdigest()
 
 
