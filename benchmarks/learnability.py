@@ -10,9 +10,10 @@ Does what the teacher learned decide which items are learnable? One table from o
 
 Every row is computed on the same items in the same process. Controls beside the method: the same score with an
 untrained teacher (random initialisation, bank primed, prototypes k-means seeded, no step taken), with one
-cluster and with k-means-on-pixels clusters in place of the teacher's, and a random score; the paper's item score
-and its cluster ranking (C_l of the item's cluster: the paper's cluster-level policy ranks exactly by it); the
-score's components (cluster confidence, typicality, description-length gate); pixel peers.
+cluster and with k-means-on-pixels clusters in place of the teacher's (the content elements of the description
+test's regen model), and a random score; the paper's item score and its cluster ranking (C_l of the item's
+cluster: the paper's cluster-level policy ranks exactly by it); the score's parts (typicality, the description
+test, item confidence); pixel peers. A finished teacher of the same config in the work folder is reused.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from _common import write_result
 from scipy.stats import spearmanr
 from sklearn.cluster import KMeans
@@ -38,18 +38,19 @@ from semready.errors import SemreadyError
 from semready.split.policies import learnable_clusters
 from semready.split.ranking import cluster_confidence
 from semready.split.regen import cross_fitted_unexplained
-from semready.split.scores import GATE_SHARE, description_gate, learnability_scores, teacher_learnability
-from semready.teacher.infer import TrainedRun
-from semready.teacher.losses import cluster_probabilities
+from semready.split.scores import description_knee, learnability_scores, teacher_learnability
+from semready.teacher.infer import TrainedRun, load_run
 from semready.teacher.train import Trainer
 
-METHOD = "teacher score (default): sqrt(C_l·t_i)·g_i"
+METHOD = "teacher score (default): t_i behind the description test"
 
 
 def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bool) -> tuple[TrainedRun, int]:
     """A teacher on ``data``: trained for ``epochs`` (quick preset otherwise), or untrained (bank primed,
     prototypes k-means seeded, no step). Epochs rather than minutes: a busy machine must not change the teacher."""
     cfg = build_config("quick", overrides={"train": {"epochs": epochs, "seed": seed}})
+    if trained and _finished(work, cfg):  # this command's own teacher from an earlier run: same config, same seed
+        return load_run(work, "cpu"), epochs
     trainer = Trainer(cfg, data, work, progress=False)
     if trained:
         trainer.fit()
@@ -59,29 +60,36 @@ def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bo
     return TrainedRun(work, cfg, trainer.teacher.eval(), trainer.device, tuple(data.images.shape[1:])), trainer.epoch
 
 
-def teacher_parts(run: TrainedRun, images: torch.Tensor, seed: int, u: np.ndarray) -> dict[str, np.ndarray]:
+def _finished(work: Path, cfg) -> bool:
+    """Whether ``work`` holds a finished teacher of exactly ``cfg``."""
+    import json
+
+    from semready.config import dump_config
+
+    state, config = work / "state.json", work / "config.yaml"
+    return (state.is_file() and config.is_file() and json.loads(state.read_text()).get("epoch") == cfg.train.epochs
+            and config.read_text() == dump_config(cfg))
+
+
+def teacher_parts(run: TrainedRun, images: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
     """The default score and its parts for one teacher, its own clusters."""
     a = run.assign_all(images)
     m = run.cfg.model.clusters
     learn, model = learnability_scores(RankConfig(score="teacher"), a.clusters, a.confidence, m, images, seed,
                                        a.embeddings)
-    c_of_item = cluster_confidence(a.clusters, a.confidence, m)[a.clusters]
     typ = model.typicality.score(a.embeddings, stream=True)
     paper, _ = learnability_scores(RankConfig(score="paper"), a.clusters, a.confidence, m, images, seed)
-    return {"score": learn, "C_l": c_of_item, "typicality": typ, "paper": paper, "clusters": a.clusters,
-            "confidence": a.confidence, "embeddings": a.embeddings, "gate": description_gate(1 - u, model.gate_knee)}
+    return {"score": learn, "C_l": cluster_confidence(a.clusters, a.confidence, m)[a.clusters], "typicality": typ,
+            "paper": paper, "clusters": a.clusters, "confidence": a.confidence,
+            "passes": (learn >= 0.5).astype(float)}
 
 
-def score_with_clusters(parts: dict[str, np.ndarray], clusters: np.ndarray, m: int, tau: float,
-                        gate: np.ndarray) -> np.ndarray:
-    """The default score with another partition in place of the teacher's clusters: c_i from eq. 3 against the
-    stream's own embeddings organised by that partition (one cluster: c_i = 1)."""
-    z = torch.from_numpy(parts["embeddings"])
-    membership = F.one_hot(torch.from_numpy(clusters), m).float()
-    conf = np.concatenate([cluster_probabilities(z[i:i + 1024], z, membership, tau).gather(
-        1, torch.from_numpy(clusters[i:i + 1024])[:, None]).squeeze(1).numpy() for i in range(0, len(z), 1024)])
-    c_of_item = cluster_confidence(clusters, conf, m)[clusters]
-    return teacher_learnability(c_of_item, parts["typicality"], gate)
+def score_with_clusters(parts: dict[str, np.ndarray], images: torch.Tensor, clusters: np.ndarray, m: int,
+                        seed: int) -> np.ndarray:
+    """The default score with another partition in place of the teacher's clusters (the content elements of the
+    description test's regen model)."""
+    u, _ = cross_fitted_unexplained(images, clusters, m, 128, 32, seed)
+    return teacher_learnability(parts["typicality"], 1 - u, description_knee(1 - u))
 
 
 def all_scores(data: ImageData, epochs: int, seed: int, work: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -90,23 +98,22 @@ def all_scores(data: ImageData, epochs: int, seed: int, work: Path) -> tuple[dic
     u, _ = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, 128, 32, seed)
     trained, done = teacher_for(data, epochs, seed, work / "trained", trained=True)
     untrained, _ = teacher_for(data, epochs, seed, work / "untrained", trained=False)
-    t = teacher_parts(trained, images, seed, u)
-    r = teacher_parts(untrained, images, seed, u)
-    m, tau = trained.cfg.model.clusters, trained.cfg.loss.tau
+    t = teacher_parts(trained, images, seed)
+    r = teacher_parts(untrained, images, seed)
+    m = trained.cfg.model.clusters
     pixels = pixel_vectors(images, 32).numpy()
     pixel_clusters = KMeans(n_clusters=m, n_init=3, random_state=seed).fit_predict(pixels).astype(np.int64)
-    gate = description_gate(1 - u, GATE_SHARE * float(np.median(1 - u)))
     scores = {
         METHOD: t["score"],
         "control: untrained teacher, same score": r["score"],
-        "control: one cluster, same score": score_with_clusters(t, np.zeros(len(u), np.int64), 1, tau, gate),
-        "control: k-means-on-pixels clusters, same score": score_with_clusters(t, pixel_clusters, m, tau, gate),
+        "control: one cluster, same score": score_with_clusters(t, images, np.zeros(len(u), np.int64), 1, seed),
+        "control: k-means-on-pixels clusters, same score": score_with_clusters(t, images, pixel_clusters, m, seed),
         "control: random score": np.random.default_rng(seed).random(len(u)),
         "paper item score sqrt(c_i·C_l)": t["paper"],
         "paper cluster ranking C_l(i) (cluster-level policy)": t["C_l"],
         "part: typicality t_i alone": t["typicality"],
         "part: item confidence c_i alone": t["confidence"],
-        "part: description-length gate g_i alone (regen)": t["gate"],
+        "part: passes the description test (0/1)": t["passes"],
         "peer: regen learnability 1 − u_i (one cluster)": 1 - u,
         "peer: raw-pixel 10-NN distance": -knn_distance(pixels),
         "peer: PCA residual (rank 64)": -pca_residual(pixels, pixels, 64),

@@ -75,8 +75,8 @@ def test_the_paper_cluster_policy_moves_whole_clusters_and_routing_follows_them(
 
 
 def test_routing_new_items_with_the_teacher_score_by_hand(tmp_path, tiny_npz):
-    """New items: C_l of the training clusters, typicality against the stream's embeddings (k nearest, itself
-    not among them), the gate from the regen model fitted on the whole stream and split.json's knee."""
+    """New items: typicality against the stream's embeddings (k nearest), the description test with the regen
+    model fitted on the whole stream and split.json's knee."""
     import torch
 
     from semready.data import load_data
@@ -100,7 +100,7 @@ def test_routing_new_items_with_the_teacher_score_by_hand(tmp_path, tiny_npz):
     for i, r in enumerate(routed):
         sims = sorted((float(x) for x in torch.from_numpy(a.embeddings[i]) @ ref.reference.t()), reverse=True)
         typ = (1 + sum(sims[:ref.k]) / ref.k) / 2
-        gate = min(1.0, (1 - u[i]) / split["gate_knee"])
-        want = (split["cluster_confidence"][a.clusters[i]] * typ) ** 0.5 * gate
+        r_i, knee = 1 - u[i], split["gate_knee"]
+        want = (1 + typ) / 2 if r_i >= knee else r_i / knee / 2
         assert float(r["learnability"]) == pytest.approx(want, abs=2e-6)
         assert r["split"] == ("learnable" if want >= split["threshold"] else "memorizable")

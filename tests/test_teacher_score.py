@@ -1,6 +1,6 @@
 """The default learnability (``teacher``): typicality in the teacher's embedding (k-NN, leave-one-out, a reference
-subset), the description-length gate, their product with C_l — each against a plain loop or a hand table — and
-the scores' edges; routing new data with the same score."""
+subset), the description-length test's knee, and the rule that combines them — each against a plain loop or a
+hand table — with the edges."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from semready.config import RankConfig
 from semready.errors import SemreadyError
 from semready.split import scores
-from semready.split.ranking import cluster_confidence
 from semready.split.regen import cross_fitted_unexplained
 from semready.split.typicality import TypicalityModel
 
@@ -80,40 +79,51 @@ def test_typicality_round_trips_and_refuses_a_foreign_file(tmp_path):
         TypicalityModel.load(tmp_path / "x.safetensors")
 
 
-@pytest.mark.parametrize("regenerated,knee,want", [(0.9, 0.45, 1.0), (0.45, 0.45, 1.0), (0.3, 0.6, 0.5),
-                                                   (0.0, 0.4, 0.0), (-0.1, 0.4, 0.0), (0.2, 0.0, 1.0)])
-def test_description_gate_by_hand(regenerated, knee, want):
-    assert scores.description_gate(np.array([regenerated]), knee)[0] == pytest.approx(want)
+def test_description_knee_by_hand():
+    r = np.array([0.9, 0.8, 0.85, 0.1, 0.95])
+    # median 0.85; |r − 0.85| = .05 .05 0 .75 .1 -> MAD 0.05; κ = 0.85 − 1.5 · 1.4826 · 0.05 = 0.738805
+    assert scores.description_knee(r) == pytest.approx(0.85 - 1.5 * 1.4826 * 0.05)
+    assert scores.description_knee(np.full(4, 0.7)) == pytest.approx(0.7)  # no spread: κ = the median
+    assert scores.description_knee(np.array([0.0, 0.0, 0.0])) == 1e-6  # never 0 (it divides)
+    assert scores.description_knee(np.zeros(0)) == 1e-6
 
 
-def test_teacher_learnability_by_hand_and_clipping():
-    got = scores.teacher_learnability(np.array([0.81, 0.64, 1.5, 0.25]), np.array([1.0, 0.25, 0.36, -1.0]),
-                                      np.array([1.0, 0.5, 1.0, 1.0]))
-    # sqrt(.81) = .9; sqrt(.16)·.5 = .2; sqrt(1·.36) = .6 (C clipped to 1); typicality clipped to 0 -> 0
-    np.testing.assert_allclose(got, [0.9, 0.2, 0.6, 0.0], atol=1e-12)
+def test_teacher_learnability_by_hand():
+    t = np.array([0.8, 0.2, 0.9, 1.4, -0.5, 0.3])
+    r = np.array([0.9, 0.6, 0.3, 0.7, 0.61, -0.2])
+    got = scores.teacher_learnability(t, r, 0.6)
+    # passes (r ≥ .6): (1 + t)/2 with t clipped to [0, 1]; fails: (r/κ)/2 clipped to [0, 1/2]
+    np.testing.assert_allclose(got, [0.9, 0.6, 0.25, 1.0, 0.5, 0.0], atol=1e-12)
+    passes = r >= 0.6
+    assert (got[passes] >= 0.5).all() and (got[~passes] < 0.5).all()
 
 
-def test_learnability_scores_teacher_branch_is_its_three_parts():
+def test_learnability_scores_teacher_branch_is_its_parts():
     g = torch.Generator().manual_seed(6)
-    images = torch.randint(0, 256, (30, 3, 8, 8), generator=g, dtype=torch.uint8)
+    ramps = torch.linspace(0, 200, 8).round().to(torch.uint8).view(1, 1, 1, 8).expand(26, 3, 8, 8).clone()
+    ramps += torch.randint(0, 50, (26, 1, 1, 1), generator=g, dtype=torch.uint8)  # shifted ramps ...
+    ramps += torch.randint(0, 10, (26, 3, 8, 8), generator=g, dtype=torch.uint8)  # ... with a little noise
+    images = torch.cat([ramps, torch.randint(0, 256, (4, 3, 8, 8), generator=g, dtype=torch.uint8)])
     clusters = np.arange(30) % 3
     conf = np.linspace(0.2, 0.9, 30)
     z = np.random.default_rng(4).normal(size=(30, 8))
     cfg = RankConfig(score="teacher", regen_rank=4, regen_resolution=8)
     learn, model = scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1, embeddings=z)
     u, _ = cross_fitted_unexplained(images, clusters, 3, 4, 8, 1)
-    knee = 0.5 * np.median(1 - u)
-    c_l = cluster_confidence(clusters, conf, 3)[clusters]
+    r = 1 - u
+    med = np.median(r)
+    knee = max(med - 1.5 * 1.4826 * np.median(np.abs(r - med)), 1e-6)
     typ = _loop_typicality(z, z, np.arange(30), 10, stream=True)
-    want = np.sqrt(c_l * typ) * np.minimum(1, (1 - u) / knee)
+    want = [(1 + t) / 2 if ri >= knee else ri / knee / 2 for t, ri in zip(typ, r, strict=True)]
     np.testing.assert_allclose(learn, want, atol=1e-6)
+    assert knee > 0.1 and (r < knee).any() and (r >= knee).any()  # both branches of the rule are exercised
     assert model.gate_knee == pytest.approx(knee) and model.regen is not None and model.typicality is not None
     with pytest.raises(SemreadyError, match="needs the teacher's embeddings"):
         scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1)
 
 
-def test_the_gate_sends_noise_to_the_bottom_even_in_a_confident_dense_cluster():
-    """Random items collapse to one dense, confident point: C_l and typicality high; the gate still ranks them last."""
+def test_the_description_test_sends_noise_to_the_bottom_even_in_a_confident_dense_cluster():
+    """Random items collapse to one dense, confident point: C_l and typicality high; the test still ranks them last."""
     g = torch.Generator().manual_seed(7)
     smooth = torch.linspace(0, 255, 16).round().to(torch.uint8).view(1, 1, 1, 16).expand(40, 3, 16, 16).clone()
     smooth += torch.randint(0, 8, (40, 1, 1, 1), generator=g, dtype=torch.uint8)  # 40 shifted ramps
@@ -124,4 +134,5 @@ def test_the_gate_sends_noise_to_the_bottom_even_in_a_confident_dense_cluster():
     z = np.r_[np.random.default_rng(0).normal(size=(40, 4)), np.tile([[1.0, 0, 0, 0]], (8, 1))]  # noise: one point
     learn, _ = scores.learnability_scores(RankConfig(score="teacher", regen_rank=4, regen_resolution=16), clusters,
                                           conf, 2, images, seed=0, embeddings=z)
-    assert learn[40:].max() < learn[:40].min()
+    assert learn[40:].max() < min(0.5, learn[:40].min())  # every noise item below every ramp, and failing the test
+    assert (learn[:40] >= 0.5).mean() >= 0.75  # most ramps pass it (the knee sits 1.5 σ below their median)

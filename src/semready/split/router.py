@@ -6,8 +6,8 @@
 
 The learnability score is the one the run's current split was made with (split.json), computed with what the
 training stream left behind: the regen model, the stream's embeddings (the typicality reference), the training
-clusters' confidences C_l and the gate's knee; the rule is the current split's (a learnability threshold, or
-the learnable clusters of a cluster-level policy).
+clusters' confidences C_l (paper) and the knee κ (teacher); the rule is the current split's (a learnability
+threshold, or the learnable clusters of a cluster-level policy).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from semready.errors import SemreadyError
 from semready.rundir import RunDir
 from semready.split.policies import DEFAULT_FLOOR
 from semready.split.regen import RegenerationModel
-from semready.split.scores import description_gate, paper_learnability, teacher_learnability
+from semready.split.scores import paper_learnability, teacher_learnability
 from semready.split.typicality import TypicalityModel
 from semready.teacher.infer import TrainedRun, load_run
 
@@ -52,11 +52,11 @@ class Router:
         run: the loaded teacher.
         threshold: learnable iff learnability ≥ threshold (split.json, else the default floor); None under a
             cluster-level policy.
-        cluster_confidence: C_l of the training clusters, float (M,) (``paper``, ``teacher``; else None).
+        cluster_confidence: C_l of the training clusters, float (M,) (``paper``; else None).
         regen: the regen model fitted on the training stream (``regen``, ``teacher``; else None).
         learnable_clusters: the learnable clusters of a cluster-level policy, bool (M,), else None.
         typicality: the training stream's embeddings (``teacher``; else None).
-        gate_knee: κ of the description-length gate (``teacher``; else None).
+        gate_knee: κ of the description-length test (``teacher``; else None).
     """
 
     run: TrainedRun
@@ -65,7 +65,7 @@ class Router:
     regen: RegenerationModel | None
     learnable_clusters: np.ndarray | None = None  # bool (M,), the split of a cluster-level policy
     typicality: TypicalityModel | None = None  # the teacher score's k-NN reference
-    gate_knee: float | None = None  # the teacher score's κ
+    gate_knee: float | None = None  # the teacher score's κ (description-length test)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "auto") -> Router:
@@ -86,7 +86,7 @@ class Router:
         regen, cluster_conf, typicality, knee = None, None, None, None
         if score in ("regen", "teacher"):
             regen = RegenerationModel.load(_needed(files.regen, run.run_dir))
-        if score in ("paper", "teacher"):
+        if score == "paper":
             cluster_conf = files.read_cluster_confidence(run.teacher.clusters)
         if score == "teacher":
             typicality = TypicalityModel.load(_needed(files.typicality, run.run_dir))
@@ -108,8 +108,8 @@ class Router:
         """
         a = self.run.assign_batch(images)
         if self.typicality is not None:
-            gate = description_gate(1.0 - self.regen.unexplained_images(images, a.clusters), self.gate_knee)
-            learn = teacher_learnability(self.cluster_confidence[a.clusters], self.typicality.score(a.embeddings), gate)
+            regenerated = 1.0 - self.regen.unexplained_images(images, a.clusters)
+            learn = teacher_learnability(self.typicality.score(a.embeddings), regenerated, self.gate_knee)
         elif self.regen is not None:
             learn = 1.0 - self.regen.unexplained_images(images, a.clusters)
         else:

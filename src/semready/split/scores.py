@@ -1,10 +1,16 @@
 """Per-item learnability s_i ∈ [0, 1]: how well the teacher's knowledge explains an item (higher = more learnable).
 
-- ``teacher`` (the default): s_i = sqrt(C_{l(i)} · t_i) · g_i — the paper's cluster confidence C_l of the item's
-  deep cluster, the item's typicality t_i in the teacher's embedding (:mod:`semready.split.typicality`), and a
-  description-length gate g_i = min(1, (1 − u_i) / κ) with u_i the regen model's unexplained share and κ half the
-  stream's median 1 − u: an item whose pixels no short description regenerates (noise, scrambled pixels) is
-  memorizable however confidently the teacher files it — random items collapse to one dense, confident point;
+- ``teacher`` (the default): what the teacher learned, behind a description-length test. With t_i the item's
+  typicality in the teacher's embedding (:mod:`semready.split.typicality`), r_i = 1 − u_i the share of its
+  pixels the regen model regenerates (cross-fitted) and κ = median(r) − 1.5·σ̂ (σ̂ = 1.4826·MAD(r): the robust
+  lower edge of what the stream's language describes),
+
+      s_i = (1 + t_i) / 2   if r_i ≥ κ   (describable: ranked by the teacher),
+      s_i = (r_i / κ) / 2   otherwise    (not describable: ranked by how much is),
+
+  so s_i ≥ 0.5 exactly when an item passes the test. Random items collapse to one dense, confident point of the
+  embedding (high t_i, high C_l): the test is what sends them to X_m; among describable items the teacher's
+  embedding decides (docs/method.md has the measurements behind this rule);
 - ``paper``: s_i = sqrt(c_i · C_{l(i)}), the paper's confidence ranking (Sec. III-B) with item and cluster
   combined: c_i = P_{i,l(i)} (eq. 3, the item's own cluster), C_l the cluster's confidence
   (:func:`~semready.split.ranking.cluster_confidence`);
@@ -26,7 +32,7 @@ from semready.split.regen import RegenerationModel, cross_fitted_unexplained
 from semready.split.typicality import TypicalityModel
 
 SCORES = ("teacher", "regen", "paper")
-GATE_SHARE = 0.5  # κ = GATE_SHARE × the stream's median regenerated share 1 − u
+KNEE_SIGMAS = 1.5  # κ = median(r) − KNEE_SIGMAS · 1.4826 · MAD(r)
 
 
 @dataclass
@@ -36,7 +42,7 @@ class LearnabilityModel:
     Attributes:
         regen: the regen model fitted on the whole stream (``regen``, ``teacher``).
         typicality: the stream's embeddings as a k-NN reference (``teacher``).
-        gate_knee: κ of the description-length gate (``teacher``).
+        gate_knee: κ of the description-length test (``teacher``).
     """
 
     regen: RegenerationModel | None = None
@@ -60,37 +66,44 @@ def paper_learnability(item_conf: np.ndarray, cluster_conf_of_item: np.ndarray) 
     return np.sqrt(np.clip(item_conf, 0, 1) * np.clip(cluster_conf_of_item, 0, 1))
 
 
-def description_gate(regenerated: np.ndarray, knee: float) -> np.ndarray:
-    """g_i = min(1, (1 − u_i) / κ): 1 for items a short description regenerates, falling to 0 for those it cannot.
+def description_knee(regenerated: np.ndarray) -> float:
+    """κ = median(r) − 1.5 · 1.4826 · MAD(r): the robust lower edge of the stream's describable items.
 
     Args:
-        regenerated: 1 − u_i per item, shape (N,).
+        regenerated: r_i = 1 − u_i of the stream's items, shape (N,).
+
+    Returns:
+        κ, at least 1e-6.
+
+    >>> round(description_knee(np.array([0.9, 0.8, 0.85, 0.1, 0.95])), 4)
+    0.7388
+    """
+    r = np.asarray(regenerated, dtype=float)
+    if not len(r):
+        return 1e-6
+    median = float(np.median(r))
+    sigma = 1.4826 * float(np.median(np.abs(r - median)))
+    return max(median - KNEE_SIGMAS * sigma, 1e-6)
+
+
+def teacher_learnability(typicality: np.ndarray, regenerated: np.ndarray, knee: float) -> np.ndarray:
+    """s_i = (1 + t_i)/2 where r_i ≥ κ, else (r_i/κ)/2: the default learnability.
+
+    Args:
+        typicality: t_i in [0, 1], shape (N,).
+        regenerated: r_i = 1 − u_i, shape (N,).
         knee: κ > 0.
 
     Returns:
-        float (N,) in [0, 1].
+        float (N,) in [0, 1]; ≥ 0.5 exactly for the items that pass the description test.
 
-    >>> description_gate(np.array([0.9, 0.3, 0.05]), knee=0.45).round(3).tolist()
-    [1.0, 0.667, 0.111]
+    >>> teacher_learnability(np.array([0.8, 0.2, 0.9]), np.array([0.9, 0.7, 0.3]), 0.6).round(3).tolist()
+    [0.9, 0.6, 0.25]
     """
-    return np.clip(np.asarray(regenerated, dtype=float) / max(knee, 1e-12), 0.0, 1.0)
-
-
-def teacher_learnability(cluster_conf_of_item: np.ndarray, typicality: np.ndarray, gate: np.ndarray) -> np.ndarray:
-    """s_i = sqrt(C_{l(i)} · t_i) · g_i, the default learnability.
-
-    Args:
-        cluster_conf_of_item: C_l of each item's cluster, shape (N,).
-        typicality: t_i in [0, 1], shape (N,).
-        gate: g_i in [0, 1], shape (N,).
-
-    Returns:
-        float (N,) in [0, 1].
-
-    >>> teacher_learnability(np.array([0.81, 0.64]), np.array([1.0, 0.25]), np.array([1.0, 0.5])).round(2).tolist()
-    [0.9, 0.2]
-    """
-    return np.sqrt(np.clip(cluster_conf_of_item, 0, 1) * np.clip(typicality, 0, 1)) * np.clip(gate, 0, 1)
+    t = np.clip(np.asarray(typicality, dtype=float), 0, 1)
+    r = np.asarray(regenerated, dtype=float)
+    passes = r >= knee
+    return np.where(passes, (1.0 + t) / 2.0, np.clip(r / max(knee, 1e-12), 0.0, 1.0) / 2.0)
 
 
 def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
@@ -110,8 +123,8 @@ def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.nd
     Returns:
         (learnability (N,), the :class:`LearnabilityModel` fitted on the whole stream).
     """
-    c_of_item = cluster_confidence(clusters, confidence, n_clusters)[clusters]
     if cfg.score == "paper":
+        c_of_item = cluster_confidence(clusters, confidence, n_clusters)[clusters]
         return paper_learnability(confidence, c_of_item), LearnabilityModel()
     u, regen = cross_fitted_unexplained(images, clusters, n_clusters, cfg.regen_rank, cfg.regen_resolution, seed)
     if cfg.score == "regen":
@@ -120,6 +133,6 @@ def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.nd
         raise SemreadyError("the teacher score needs the teacher's embeddings of the stream: split through "
                             "semready.api.split or `semready split`")
     typicality = TypicalityModel.fit(embeddings, seed=seed)
-    knee = GATE_SHARE * float(np.median(1.0 - u)) if len(u) else GATE_SHARE
-    learn = teacher_learnability(c_of_item, typicality.score(embeddings, stream=True), description_gate(1.0 - u, knee))
+    knee = description_knee(1.0 - u)
+    learn = teacher_learnability(typicality.score(embeddings, stream=True), 1.0 - u, knee)
     return learn, LearnabilityModel(regen, typicality, knee)
