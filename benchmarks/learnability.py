@@ -9,11 +9,12 @@ Does what the teacher learned decide which items are learnable? One table from o
   (0.5 %), a teacher trained on each stream: AUROC of low learnability against each family.
 
 Every row is computed on the same items in the same process. Controls beside the method: the same score with an
-untrained teacher (random initialisation, bank primed, prototypes k-means seeded, no step taken), with one
-cluster and with k-means-on-pixels clusters in place of the teacher's (the content elements of the description
-test's regen model), and a random score; the paper's item score and its cluster ranking (C_l of the item's
-cluster: the paper's cluster-level policy ranks exactly by it); the score's parts (typicality, the description
-test, item confidence); pixel peers. A finished teacher of the same config in the work folder is reused.
+untrained teacher (random initialisation, bank primed, prototypes k-means seeded, no step taken), with the
+teacher's clusters and with k-means-on-pixels clusters as the description test's content elements (the default
+uses one: the test ignores clusters, so a one-cluster control would be the method itself), and a random score;
+the paper's item score and its cluster ranking (C_l of the item's cluster: the paper's cluster-level policy ranks
+exactly by it); the score's parts (typicality, the description test, item confidence); pixel peers. A finished
+teacher of the same config in the work folder is reused.
 """
 
 from __future__ import annotations
@@ -106,8 +107,11 @@ def all_scores(data: ImageData, epochs: int, seed: int, work: Path) -> tuple[dic
     scores = {
         METHOD: t["score"],
         "control: untrained teacher, same score": r["score"],
-        "control: one cluster, same score": score_with_clusters(t, images, np.zeros(len(u), np.int64), 1, seed),
-        "control: k-means-on-pixels clusters, same score": score_with_clusters(t, images, pixel_clusters, m, seed),
+        "control: the teacher's clusters as the test's content elements": score_with_clusters(t, images,
+                                                                                               t["clusters"], m,
+                                                                                               seed),
+        "control: k-means-on-pixels clusters as the test's elements": score_with_clusters(t, images, pixel_clusters,
+                                                                                           m, seed),
         "control: random score": np.random.default_rng(seed).random(len(u)),
         "paper item score sqrt(c_i·C_l)": t["paper"],
         "paper cluster ranking C_l(i) (cluster-level policy)": t["C_l"],

@@ -109,7 +109,7 @@ def test_learnability_scores_teacher_branch_is_its_parts():
     z = np.random.default_rng(4).normal(size=(30, 8))
     cfg = RankConfig(score="teacher", regen_rank=4, regen_resolution=8)
     learn, model = scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1, embeddings=z)
-    u, _ = cross_fitted_unexplained(images, clusters, 3, 4, 8, 1)
+    u, _ = cross_fitted_unexplained(images, np.zeros(30, np.int64), 1, 4, 8, 1)  # one content element
     r = 1 - u
     med = np.median(r)
     knee = max(med - 1.5 * 1.4826 * np.median(np.abs(r - med)), 1e-6)

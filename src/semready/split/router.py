@@ -108,7 +108,7 @@ class Router:
         """
         a = self.run.assign_batch(images)
         if self.typicality is not None:
-            regenerated = 1.0 - self.regen.unexplained_images(images, a.clusters)
+            regenerated = 1.0 - self.regen.unexplained_images(images, np.zeros(len(images), dtype=np.int64))
             learn = teacher_learnability(self.typicality.score(a.embeddings), regenerated, self.gate_knee)
         elif self.regen is not None:
             learn = 1.0 - self.regen.unexplained_images(images, a.clusters)

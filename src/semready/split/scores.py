@@ -2,8 +2,8 @@
 
 - ``teacher`` (the default): what the teacher learned, behind a description-length test. With t_i the item's
   typicality in the teacher's embedding (:mod:`semready.split.typicality`), r_i = 1 − u_i the share of its
-  pixels the regen model regenerates (cross-fitted) and κ = median(r) − 1.5·σ̂ (σ̂ = 1.4826·MAD(r): the robust
-  lower edge of what the stream's language describes),
+  pixels the regen model with one content element regenerates (cross-fitted) and κ = median(r) − 1.5·σ̂
+  (σ̂ = 1.4826·MAD(r): the robust lower edge of what the stream's language describes),
 
       s_i = (1 + t_i) / 2   if r_i ≥ κ   (describable: ranked by the teacher),
       s_i = (r_i / κ) / 2   otherwise    (not describable: ranked by how much is),
@@ -126,12 +126,17 @@ def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.nd
     if cfg.score == "paper":
         c_of_item = cluster_confidence(clusters, confidence, n_clusters)[clusters]
         return paper_learnability(confidence, c_of_item), LearnabilityModel()
-    u, regen = cross_fitted_unexplained(images, clusters, n_clusters, cfg.regen_rank, cfg.regen_resolution, seed)
     if cfg.score == "regen":
+        u, regen = cross_fitted_unexplained(images, clusters, n_clusters, cfg.regen_rank, cfg.regen_resolution, seed)
         return 1.0 - u, LearnabilityModel(regen=regen)
     if embeddings is None:
         raise SemreadyError("the teacher score needs the teacher's embeddings of the stream: split through "
                             "semready.api.split or `semready split`")
+    # the description test's model has one content element: with the teacher's clusters as elements, items that
+    # collapse into a cluster of their own (scrambled pixels) get a mean image that describes them (measured in
+    # docs/method.md)
+    u, regen = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, cfg.regen_rank,
+                                        cfg.regen_resolution, seed)
     typicality = TypicalityModel.fit(embeddings, seed=seed)
     knee = description_knee(1.0 - u)
     learn = teacher_learnability(typicality.score(embeddings, stream=True), 1.0 - u, knee)
