@@ -191,6 +191,24 @@ def test_cluster_policies_refuse_what_cannot_be_met():
         learnable_threshold(np.array([0.2, 0.8]), "cluster-floor", 0.5)
 
 
+def test_cluster_policies_count_only_clusters_with_members():
+    conf = np.array([0.9, 0.95, 0.3, 0.6])
+    sizes = np.array([5, 0, 1, 4])  # cluster 1 is empty however confident; cluster 2 holds a single item
+    assert learnable_clusters(conf, sizes, "cluster-floor", 0.5).tolist() == [True, False, False, True]
+    assert learnable_clusters(conf, sizes, "cluster-floor", 0.2).tolist() == [True, False, True, True]
+    # budget 0.1 of 10 items: the single item of the least confident cluster is enough
+    assert learnable_clusters(conf, sizes, "cluster-budget", 0.1).tolist() == [True, False, False, True]
+
+
+def test_cluster_floor_error_names_the_most_confident_cluster_with_members():
+    with pytest.raises(SemreadyError) as info:
+        learnable_clusters(np.array([0.9, 0.99]), np.array([5, 0]), "cluster-floor", 0.95)
+    assert "the most confident has C_l = 0.900" in str(info.value)
+    with pytest.raises(SemreadyError) as info:
+        learnable_clusters(np.array([0.5, 0.7]), np.array([0, 0]), "cluster-floor", 0.6)
+    assert "the most confident has C_l = 0.000" in str(info.value)
+
+
 def test_confidence_floor_nothing_meets_is_an_error():
     with pytest.raises(SemreadyError, match="no item reaches the learnability floor 0.9"):
         learnable_threshold(np.array([0.2, 0.8]), "confidence", 0.9)

@@ -136,3 +136,63 @@ def test_the_description_test_sends_noise_to_the_bottom_even_in_a_confident_dens
                                           conf, 2, images, seed=0, embeddings=z)
     assert learn[40:].max() < min(0.5, learn[:40].min())  # every noise item below every ramp, and failing the test
     assert (learn[:40] >= 0.5).mean() >= 0.75  # most ramps pass it (the knee sits 1.5 σ below their median)
+
+
+# -- edges the mutation run showed untested --------------------------------------------------------------------------
+
+
+def test_typicality_stream_scores_in_several_blocks_leave_each_item_out():
+    z = np.random.default_rng(8).normal(size=(23, 5))
+    model = TypicalityModel.fit(z, k=3)
+    want = _loop_typicality(z, z, np.arange(23), 3, stream=True)
+    np.testing.assert_allclose(model.score(z, stream=True, batch_size=7), want, atol=1e-6)  # blocks of 7, 7, 7, 2
+
+
+def test_typicality_with_k_capped_by_the_reference():
+    z = np.random.default_rng(9).normal(size=(12, 4))
+    model = TypicalityModel.fit(z, k=20)
+    assert model.k == 11  # every other item of a 12-item stream
+    np.testing.assert_allclose(model.score(z, stream=True), _loop_typicality(z, z, np.arange(12), 11, stream=True),
+                               atol=1e-6)
+
+
+def test_typicality_default_seed_is_zero():
+    z = np.random.default_rng(1).normal(size=(40, 5))
+    assert torch.equal(TypicalityModel.fit(z, max_reference=15).index,
+                       TypicalityModel.fit(z, max_reference=15, seed=0).index)
+    assert not torch.equal(TypicalityModel.fit(z, max_reference=15, seed=0).index,
+                           TypicalityModel.fit(z, max_reference=15, seed=1).index)
+
+
+@pytest.mark.parametrize("tensors", [
+    {"reference": torch.zeros(3, 2), "index": torch.arange(2), "k": torch.tensor(1)},  # index shorter
+    {"reference": torch.zeros(3, 2), "index": torch.zeros(3, 1), "k": torch.tensor(1)},  # index not 1-D
+    {"reference": torch.zeros(3), "index": torch.arange(3), "k": torch.tensor(1)},  # reference not 2-D
+    {"reference": torch.zeros(3, 2), "index": torch.arange(3), "k": torch.tensor([1, 2])},  # k not one number
+])
+def test_typicality_load_refuses_malformed_files_naming_the_fix(tmp_path, tensors):
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(tmp_path / "t.safetensors"))
+    with pytest.raises(SemreadyError) as info:
+        TypicalityModel.load(tmp_path / "t.safetensors")
+    assert str(info.value) == (f"{tmp_path / 't.safetensors'} is not a typicality model (wrong tensors): re-split "
+                               "the run (`semready split RUN`) to write it again")
+
+
+def test_typicality_load_of_a_file_that_is_not_safetensors_names_the_fix(tmp_path):
+    (tmp_path / "t.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(SemreadyError, match=r"re-split the run \(`semready split RUN`\) to write it again"):
+        TypicalityModel.load(tmp_path / "t.safetensors")
+
+
+def test_the_teacher_branch_error_and_its_one_element_model():
+    images = torch.zeros(6, 3, 4, 4, dtype=torch.uint8)
+    cfg = RankConfig(score="teacher", regen_rank=2, regen_resolution=4)
+    with pytest.raises(SemreadyError) as info:
+        scores.learnability_scores(cfg, np.arange(6) % 2, np.ones(6), 2, images)
+    assert str(info.value) == ("the teacher score needs the teacher's embeddings of the stream: split through "
+                               "semready.api.split or `semready split`")
+    _, model = scores.learnability_scores(cfg, np.arange(6) % 2, np.ones(6), 2, images,
+                                          embeddings=np.eye(6))
+    assert model.regen.means.shape == (2, 3 * 4 * 4)  # one content element and the global mean
