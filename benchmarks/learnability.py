@@ -10,8 +10,8 @@ Does what the teacher learned decide which items are learnable? One table from o
 
 Every row is computed on the same items in the same process. Controls beside the method: the same score with an
 untrained teacher (random initialisation, bank primed, prototypes k-means seeded, no step taken), with the
-teacher's clusters and with k-means-on-pixels clusters as the description test's content elements (the default
-uses one: the test ignores clusters, so a one-cluster control would be the method itself), and a random score;
+teacher's clusters and with one element in place of the description test's content elements (the default uses
+k-means clusters of the pixels there), and a random score;
 the paper's item score and its cluster ranking (C_l of the item's cluster: the paper's cluster-level policy ranks
 exactly by it); the score's parts (typicality, the description test, item confidence); pixel peers. A finished
 teacher of the same config in the work folder is reused.
@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from _common import write_result
 from scipy.stats import spearmanr
-from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.detection import build_stream, knn_distance, pca_residual
@@ -103,15 +102,14 @@ def all_scores(data: ImageData, epochs: int, seed: int, work: Path) -> tuple[dic
     r = teacher_parts(untrained, images, seed)
     m = trained.cfg.model.clusters
     pixels = pixel_vectors(images, 32).numpy()
-    pixel_clusters = KMeans(n_clusters=m, n_init=3, random_state=seed).fit_predict(pixels).astype(np.int64)
     scores = {
         METHOD: t["score"],
         "control: untrained teacher, same score": r["score"],
         "control: the teacher's clusters as the test's content elements": score_with_clusters(t, images,
                                                                                                t["clusters"], m,
                                                                                                seed),
-        "control: k-means-on-pixels clusters as the test's elements": score_with_clusters(t, images, pixel_clusters,
-                                                                                           m, seed),
+        "control: one content element in the test": score_with_clusters(t, images, np.zeros(len(u), np.int64), 1,
+                                                                        seed),
         "control: random score": np.random.default_rng(seed).random(len(u)),
         "paper item score sqrt(c_i·C_l)": t["paper"],
         "paper cluster ranking C_l(i) (cluster-level policy)": t["C_l"],

@@ -96,8 +96,12 @@ def test_routing_new_items_with_the_teacher_score_by_hand(tmp_path, tiny_npz):
     a = load_run(run, "cpu").assign_all(sample.images[200:240])
     ref = TypicalityModel.load(files.typicality)
     regen = RegenerationModel.load(files.regen)
-    u = regen.unexplained_images(sample.images[200:240], np.zeros(40, dtype=np.int64))  # one content element
-    assert regen.means.shape[0] == 2  # one element's mean and the global mean
+    from semready.data.pixels import pixel_vectors
+
+    x = pixel_vectors(sample.images[200:240], regen.resolution)
+    nearest = torch.cdist(x, regen.means[:-1]).argmin(1).numpy()  # each new item's nearest pixel element
+    u = regen.unexplained(x, nearest)
+    assert regen.means.shape[0] == 4  # M = 3 pixel elements and the global mean
     for i, r in enumerate(routed):
         sims = sorted((float(x) for x in torch.from_numpy(a.embeddings[i]) @ ref.reference.t()), reverse=True)
         typ = (1 + sum(sims[:ref.k]) / ref.k) / 2

@@ -108,8 +108,9 @@ def test_learnability_scores_teacher_branch_is_its_parts():
     conf = np.linspace(0.2, 0.9, 30)
     z = np.random.default_rng(4).normal(size=(30, 8))
     cfg = RankConfig(score="teacher", regen_rank=4, regen_resolution=8)
-    learn, model = scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1, embeddings=z)
-    u, _ = cross_fitted_unexplained(images, np.zeros(30, np.int64), 1, 4, 8, 1)  # one content element
+    learn, model = scores.learnability_scores(cfg, clusters * 0, conf, 1, images, seed=1, embeddings=z)
+    # M = 1 here: one pixel element (the partition itself is checked in test_pixel_elements_*)
+    u, _ = cross_fitted_unexplained(images, np.zeros(30, np.int64), 1, 4, 8, 1)
     r = 1 - u
     med = np.median(r)
     knee = max(med - 1.5 * 1.4826 * np.median(np.abs(r - med)), 1e-6)
@@ -119,7 +120,7 @@ def test_learnability_scores_teacher_branch_is_its_parts():
     assert knee > 0.1 and (r < knee).any() and (r >= knee).any()  # both branches of the rule are exercised
     assert model.gate_knee == pytest.approx(knee) and model.regen is not None and model.typicality is not None
     with pytest.raises(SemreadyError, match="needs the teacher's embeddings"):
-        scores.learnability_scores(cfg, clusters, conf, 3, images, seed=1)
+        scores.learnability_scores(cfg, clusters * 0, conf, 1, images, seed=1)
 
 
 def test_the_description_test_sends_noise_to_the_bottom_even_in_a_confident_dense_cluster():
@@ -186,13 +187,34 @@ def test_typicality_load_of_a_file_that_is_not_safetensors_names_the_fix(tmp_pat
         TypicalityModel.load(tmp_path / "t.safetensors")
 
 
-def test_the_teacher_branch_error_and_its_one_element_model():
+def test_the_teacher_branch_error_and_its_pixel_elements_model():
     images = torch.zeros(6, 3, 4, 4, dtype=torch.uint8)
     cfg = RankConfig(score="teacher", regen_rank=2, regen_resolution=4)
     with pytest.raises(SemreadyError) as info:
         scores.learnability_scores(cfg, np.arange(6) % 2, np.ones(6), 2, images)
     assert str(info.value) == ("the teacher score needs the teacher's embeddings of the stream: split through "
                                "semready.api.split or `semready split`")
-    _, model = scores.learnability_scores(cfg, np.arange(6) % 2, np.ones(6), 2, images,
-                                          embeddings=np.eye(6))
-    assert model.regen.means.shape == (2, 3 * 4 * 4)  # one content element and the global mean
+    images = torch.cat([torch.zeros(3, 3, 4, 4), torch.full((3, 3, 4, 4), 200.0)]).byte()
+    _, model = scores.learnability_scores(cfg, np.arange(6) % 2, np.ones(6), 2, images, embeddings=np.eye(6))
+    assert model.regen.means.shape == (3, 3 * 4 * 4)  # M = 2 content elements and the global mean
+
+
+def test_pixel_elements_numbered_by_first_appearance_and_capped():
+    dark, light = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 250.0)
+    images = torch.cat([light[:1], dark, light[1:], dark[:1]]).byte()
+    assert scores.pixel_elements(images, 2, 4).tolist() == [0, 1, 1, 0, 1]
+    assert scores.pixel_elements(images[:1], 5, 4).tolist() == [0]  # k capped at the items
+
+
+def test_pixel_elements_are_sklearn_kmeans_on_the_pixel_vectors():
+    from sklearn.cluster import KMeans
+
+    from semready.data.pixels import pixel_vectors
+
+    g = torch.Generator().manual_seed(3)
+    images = torch.cat([torch.randint(0, 60, (10, 3, 8, 8), generator=g), torch.randint(100, 160, (10, 3, 8, 8),
+                        generator=g), torch.randint(200, 256, (10, 3, 8, 8), generator=g)]).byte()
+    got = scores.pixel_elements(images, 3, 8, seed=1)
+    want = KMeans(n_clusters=3, n_init=3, random_state=1).fit_predict(pixel_vectors(images, 8).numpy())
+    assert len(set(zip(got.tolist(), want.tolist(), strict=True))) == 3  # the same partition, renumbered
+    assert got.tolist() == [0] * 10 + [1] * 10 + [2] * 10

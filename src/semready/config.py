@@ -151,8 +151,9 @@ class RankConfig(_Section):
     """Learnability score (see :mod:`semready.split.ranking`).
 
     Attributes:
-        score: ``teacher`` (sqrt(C_l · typicality) gated by description length), ``regen`` (1 − the share the regen
-            model leaves unexplained) or ``paper`` (sqrt(c_i · C_l)); see :mod:`semready.split.scores`.
+        score: ``teacher`` (typicality in the teacher's embedding behind a description test), ``regen`` (1 − the
+            share the regen model leaves unexplained) or ``paper`` (sqrt(c_i · C_l)); see
+            :mod:`semready.split.scores`.
     """
 
     score: Literal["teacher", "regen", "paper"] = "teacher"

@@ -96,6 +96,18 @@ class RegenerationModel:
         resid = d - (d @ self.basis.t()) @ self.basis
         return ((resid ** 2).sum(1) / ((d ** 2).sum(1) + EPS)).clamp(0, 1).numpy()
 
+    def nearest_element(self, x: torch.Tensor) -> np.ndarray:
+        """Each item's nearest content element: the index of the closest cluster mean μ_l (the global mean is
+        not an element).
+
+        Args:
+            x: pixel vectors, float N×D.
+
+        Returns:
+            int64 (N,), in 0..M−1.
+        """
+        return torch.cdist(x, self.means[:-1]).argmin(dim=1).numpy().astype(np.int64)
+
     def unexplained_images(self, images: torch.Tensor, clusters: np.ndarray) -> np.ndarray:
         """u_i of uint8 images N×C×H×W (brought to the model's working resolution), float (N,)."""
         return self.unexplained(pixel_vectors(images, self.resolution), clusters)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from semready.data.pixels import pixel_vectors
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
 from semready.split.policies import DEFAULT_FLOOR
@@ -108,7 +109,8 @@ class Router:
         """
         a = self.run.assign_batch(images)
         if self.typicality is not None:
-            regenerated = 1.0 - self.regen.unexplained_images(images, np.zeros(len(images), dtype=np.int64))
+            x = pixel_vectors(images, self.regen.resolution)
+            regenerated = 1.0 - self.regen.unexplained(x, self.regen.nearest_element(x))
             learn = teacher_learnability(self.typicality.score(a.embeddings), regenerated, self.gate_knee)
         elif self.regen is not None:
             learn = 1.0 - self.regen.unexplained_images(images, a.clusters)

@@ -2,8 +2,9 @@
 
 - ``teacher`` (the default): what the teacher learned, behind a description-length test. With t_i the item's
   typicality in the teacher's embedding (:mod:`semready.split.typicality`), r_i = 1 − u_i the share of its
-  pixels the regen model with one content element regenerates (cross-fitted) and κ = median(r) − 1.5·σ̂
-  (σ̂ = 1.4826·MAD(r): the robust lower edge of what the stream's language describes),
+  pixels the regen model regenerates — its content elements k-means clusters of the pixels (cross-fitted) —
+  and κ = median(r) − 1.5·σ̂ (σ̂ = 1.4826·MAD(r): the robust lower edge of what the stream's language
+  describes),
 
       s_i = (1 + t_i) / 2   if r_i ≥ κ   (describable: ranked by the teacher),
       s_i = (r_i / κ) / 2   otherwise    (not describable: ranked by how much is),
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from semready.config import RankConfig
+from semready.data.pixels import pixel_vectors
 from semready.errors import SemreadyError
 from semready.split.ranking import cluster_confidence
 from semready.split.regen import RegenerationModel, cross_fitted_unexplained
@@ -106,6 +108,31 @@ def teacher_learnability(typicality: np.ndarray, regenerated: np.ndarray, knee: 
     return np.where(passes, (1.0 + t) / 2.0, np.clip(r / max(knee, 1e-12), 0.0, 1.0) / 2.0)
 
 
+def pixel_elements(images: torch.Tensor, n_clusters: int, resolution: int, seed: int = 0) -> np.ndarray:
+    """The description test's content elements: k-means (k = M, 3 restarts) on the items' pixel vectors.
+
+    Args:
+        images: uint8 N×C×H×W.
+        n_clusters: M (capped at N).
+        resolution: the pixel vectors' working resolution.
+        seed: k-means' seed.
+
+    Returns:
+        int64 (N,), each item's element.
+
+    >>> pixel_elements(torch.cat([torch.zeros(3, 3, 4, 4), torch.full((3, 3, 4, 4), 200.)]).byte(), 2, 4).tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    from sklearn.cluster import KMeans
+
+    x = pixel_vectors(images, resolution).numpy()
+    k = max(1, min(n_clusters, len(x)))
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(x).astype(np.int64)
+    first = {label: i for i, label in reversed(list(enumerate(labels)))}
+    order = {label: rank for rank, label in enumerate(sorted(first, key=first.get))}
+    return np.array([order[label] for label in labels], dtype=np.int64)  # numbered by first appearance
+
+
 def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,
                         images: torch.Tensor, seed: int = 0, embeddings: np.ndarray | None = None
                         ) -> tuple[np.ndarray, LearnabilityModel]:
@@ -132,11 +159,11 @@ def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.nd
     if embeddings is None:
         raise SemreadyError("the teacher score needs the teacher's embeddings of the stream: split through "
                             "semready.api.split or `semready split`")
-    # the description test's model has one content element: with the teacher's clusters as elements, items that
-    # collapse into a cluster of their own (scrambled pixels) get a mean image that describes them (measured in
-    # docs/method.md)
-    u, regen = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, cfg.regen_rank,
-                                        cfg.regen_resolution, seed)
+    # the description test's content elements are k-means clusters of the pixels, not the teacher's clusters:
+    # items the teacher collapses into a cluster of their own (scrambled pixels) would get a mean image that
+    # describes them (measured in docs/method.md)
+    elements = pixel_elements(images, n_clusters, cfg.regen_resolution, seed)
+    u, regen = cross_fitted_unexplained(images, elements, n_clusters, cfg.regen_rank, cfg.regen_resolution, seed)
     typicality = TypicalityModel.fit(embeddings, seed=seed)
     knee = description_knee(1.0 - u)
     learn = teacher_learnability(typicality.score(embeddings, stream=True), 1.0 - u, knee)
