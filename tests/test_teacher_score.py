@@ -218,3 +218,29 @@ def test_pixel_elements_are_sklearn_kmeans_on_the_pixel_vectors():
     want = KMeans(n_clusters=3, n_init=3, random_state=1).fit_predict(pixel_vectors(images, 8).numpy())
     assert len(set(zip(got.tolist(), want.tolist(), strict=True))) == 3  # the same partition, renumbered
     assert got.tolist() == [0] * 10 + [1] * 10 + [2] * 10
+
+
+def test_pixel_elements_follow_the_seed_on_data_without_clear_clusters():
+    from sklearn.cluster import KMeans
+
+    from semready.data.pixels import pixel_vectors
+
+    images = torch.randint(0, 256, (60, 3, 4, 4), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    x = pixel_vectors(images, 4).numpy()
+
+    def partition(labels):
+        return {frozenset(np.flatnonzero(labels == v).tolist()) for v in set(labels.tolist())}
+
+    for seed in (0, 5):
+        want = KMeans(n_clusters=6, n_init=3, random_state=seed).fit_predict(x)
+        assert partition(scores.pixel_elements(images, 6, 4, seed=seed)) == partition(want)
+    assert scores.pixel_elements(images, 6, 4).tolist() == scores.pixel_elements(images, 6, 4, seed=0).tolist()
+    z = np.random.default_rng(0).normal(size=(60, 4))
+    cfg = RankConfig(score="teacher", regen_rank=3, regen_resolution=4)
+    first, _ = scores.learnability_scores(cfg, np.zeros(60, np.int64), np.ones(60), 6, images, seed=5, embeddings=z)
+    again, _ = scores.learnability_scores(cfg, np.zeros(60, np.int64), np.ones(60), 6, images, seed=5, embeddings=z)
+    np.testing.assert_array_equal(first, again)  # the elements' k-means takes the split's seed
+    u, _ = cross_fitted_unexplained(images, scores.pixel_elements(images, 6, 4, seed=5), 6, 3, 4, 5)
+    r = 1 - u
+    typ = TypicalityModel.fit(z).score(z, stream=True)
+    np.testing.assert_allclose(first, scores.teacher_learnability(typ, r, scores.description_knee(r)), atol=1e-9)
