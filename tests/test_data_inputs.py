@@ -246,3 +246,27 @@ def test_worker_errors_are_one_line(tmp_path):
         list(iter_batches(f"folder:{tmp_path}/f", 4, workers=2))
     with pytest.raises(SemreadyError, match="workers must be an integer >= 0"):
         iter_batches(f"folder:{tmp_path}/f", 4, workers=-1)
+
+
+def test_a_folder_fingerprint_covers_exactly_the_images_the_loader_reads(tmp_path):
+    """Hidden and non-image files do not change it (the loader skips them); an edited image does, also one reached
+    through a symlinked folder (the loader follows links)."""
+    import os
+
+    from PIL import Image
+
+    from semready.data.identity import fingerprint
+
+    root, elsewhere = tmp_path / "imgs", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / "a.png")
+    Image.fromarray(np.full((4, 4, 3), 9, np.uint8)).save(elsewhere / "b.png")
+    os.symlink(elsewhere, root / "linked")
+    before = fingerprint(f"folder:{root}")
+    (root / ".DS_Store").write_bytes(b"finder")
+    (root / "notes.txt").write_text("not an image")
+    assert fingerprint(f"folder:{root}") == before
+    Image.fromarray(np.full((4, 4, 3), 10, np.uint8)).save(elsewhere / "b.png")
+    after = fingerprint(f"folder:{root}")
+    assert after != before and after[0] == before[0]  # same size, other bytes

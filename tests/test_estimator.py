@@ -185,3 +185,16 @@ def test_the_temporary_folder_goes_with_the_object(items):
 
     gc.collect()
     assert not work.exists()
+
+
+def test_pil_items_follow_the_same_conversion_rule_as_image_files():
+    """A transparent image through a Dataset gives the pixels folder: gives it (the rule in docs/data.md)."""
+    from PIL import Image
+
+    from semready.data.files import pil_to_array
+    from semready.estimator import as_images
+
+    clear = Image.new("LA", (4, 4), (0, 0))  # black, fully transparent
+    got, _ = as_images([clear, clear.copy()])
+    want = pil_to_array(clear)  # RGBA: its transparency kept for the RGB rule to composite
+    assert got.shape == (2, *want.shape) and np.array_equal(got[0], want) and want.shape[-1] == 4

@@ -62,7 +62,6 @@ def _constant(module: str, name: str) -> Any:
 POLICIES: tuple[str, ...] = _constant("semready.split.policies", "POLICIES")
 DEFAULT_FLOOR: float = _constant("semready.split.policies", "DEFAULT_FLOOR")
 DEFAULT_POLICY: str = _constant("semready.split.policies", "DEFAULT_POLICY")
-DEFAULT_VALUE: float = _constant("semready.split.policies", "DEFAULT_VALUE")
 SCORES: tuple[str, ...] = _constant("semready.split.scores", "SCORES")
 SCHEMES: tuple[str, ...] = _constant("semready.comm.system", "SCHEMES")
 CODECS: tuple[str, ...] = _constant("semready.comm.classical", "CODECS")
@@ -103,28 +102,15 @@ def __dir__() -> list[str]:
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
              overrides: dict[str, Any] | None = None, *, on_scheme=None, progress: bool = False) -> dict[str, Any]:
-    """:func:`semready.comm.simulate.simulate` on a run whose data is checked first (gone or changed since the
-    training: a one-line error), with a progress bar over the schemes.
+    """:func:`semready.comm.simulate.simulate` (same arguments) with a progress bar over the schemes.
 
     Args:
-        run_dir: the trained run.
-        spec: the data to send; the run's own stream (held-out part) unless given.
-        schemes: scheme names or ``all`` (the default).
-        overrides: ``comm.*`` settings that replace the run's.
-        on_scheme: called as ``on_scheme(scheme, summary)`` after each scheme.
         progress: show a progress bar with ETA.
-
-    Returns:
-        The KPIs (see :func:`semready.comm.simulate.simulate`).
     """
     from semready.comm.simulate import simulate as run_schemes
     from semready.comm.system import check_schemes
-    from semready.data import check_data_identity
     from semready.progress import task
-    from semready.rundir import RunDir
 
-    files = RunDir(run_dir)
-    check_data_identity(files.read_config().data, run_dir)
     names = check_schemes(list(schemes or ["all"]))
     with task(f"simulating {names[0]}", len(names), progress) as bar:
         def done(scheme: str, summary: dict) -> None:
@@ -137,5 +123,5 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         return run_schemes(run_dir, spec, names, overrides, on_scheme=done)
 
 
-__all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEFAULT_VALUE", "DEVICES", "EXPORT_TARGETS", "POLICIES",
+__all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "POLICIES",
            "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]

@@ -75,7 +75,7 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")
 
 
 def _progress(quiet: bool) -> bool:
-    return not quiet and console.is_terminal
+    return not quiet  # progress_bars itself stays off where stderr is not a terminal
 
 
 def _warn(message: str) -> None:
@@ -149,7 +149,7 @@ def split(
                                            "confident clusters, value = fraction / floor on C_l)")
                       ] = api.DEFAULT_POLICY,
     value: Annotated[float, typer.Option(help="the policy's value: a fraction in (0, 1), a floor in [0, 1], or "
-                                         "nats per item for complexity")] = api.DEFAULT_VALUE,
+                                         "nats per item for complexity")] = api.DEFAULT_FLOOR,
     score: Annotated[Score | None, typer.Option(help="learnability score: teacher (default) | regen | paper "
                                                 "(the paper's item confidence); default: keep the run's")] = None,
     quiet: QuietOpt = False,

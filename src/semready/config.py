@@ -91,7 +91,7 @@ class ModelConfig(_Section):
 
     Attributes:
         encoder: the backbone: ``small_cnn``, ``resnet18``, ``torchvision:NAME``, ``timm:NAME`` or ``module:NAME``
-            (:data:`semready.teacher.backbones.NAMING`).
+            (:data:`semready.backbone_names.BACKBONE_NAMING`).
         embed_dim: d, the embedding size.
         weights: a local weights file for the backbone (safetensors or a ``torch.save``'d state dict), or None.
         freeze_backbone: train the projection and the cluster head only.

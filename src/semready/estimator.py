@@ -57,7 +57,9 @@ def _image_array(x: np.ndarray, where: str) -> np.ndarray:
 def _item_array(img: Any, i: int, where: str) -> np.ndarray:
     """One dataset item (PIL image, H×W×C / C×H×W / H×W array or tensor) as uint8 H×W×C."""
     if hasattr(img, "convert") and hasattr(img, "mode"):  # a PIL image
-        img = np.asarray(img if img.mode in ("L", "RGB", "RGBA") else img.convert("RGB"))
+        from semready.data.files import pil_to_array
+
+        img = pil_to_array(img)  # the conversion rule every image source follows (docs/data.md)
     elif isinstance(img, torch.Tensor):
         img = img.detach().cpu().numpy()
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):

@@ -41,11 +41,11 @@ def _run_items(run_dir: Path, split: str | None):
     files = RunDir(run_dir)
     cfg = files.read_config()
     rows = files.read_sample_rows()
-    learnable = files.read_samples()["learnable"]
+    learnable = np.array([r["split"] == "learnable" for r in rows], dtype=bool)
     check_data_identity(cfg.data, run_dir)
     data = load_run_data(cfg.data.spec, cfg.data.image_size, len(rows))
-    ids = [r.get("id") or (data.ids[i] if data.ids else str(i)) for i, r in enumerate(rows)]
-    paths = [r.get("path") or (data.paths[i] if data.paths else "") for i, r in enumerate(rows)]
+    ids = [r.get("id") or data.ids[i] for i, r in enumerate(rows)]  # load_data always names its items
+    paths = [r.get("path") or data.paths[i] for i, r in enumerate(rows)]
     keep = np.ones(len(rows), bool) if split is None else (learnable if split == "learnable" else ~learnable)
     if not keep.any():
         other = "memorizes" if split == "memorizable" else "keeps learnable"

@@ -31,8 +31,8 @@ from semready.report.plots import plot_run
 from semready.rundir import ROUTE_COLUMNS, RunDir
 from semready.split.policies import (
     CLUSTER_POLICIES,
+    DEFAULT_FLOOR,
     DEFAULT_POLICY,
-    DEFAULT_VALUE,
     check_policy,
     learnable_clusters,
     learnable_threshold,
@@ -99,7 +99,7 @@ def write_assignments(run: TrainedRun, data: ImageData) -> dict[str, Any]:
         :func:`write_split`'s summary.
     """
     a = run.assign_all(data.images)
-    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, DEFAULT_POLICY, DEFAULT_VALUE,
+    return write_split(run.run_dir, run.cfg, a.clusters, a.confidence, data, DEFAULT_POLICY, DEFAULT_FLOOR,
                        a.embeddings, allow_empty=True)
 
 
@@ -168,7 +168,7 @@ def write_split(run_dir: Path, cfg: SemreadyConfig, clusters: np.ndarray, confid
     return {**summary, **rule, "cluster_sizes": table["size"].tolist()}
 
 
-def split(run_dir: str | Path, policy: str = DEFAULT_POLICY, value: float = DEFAULT_VALUE,
+def split(run_dir: str | Path, policy: str = DEFAULT_POLICY, value: float = DEFAULT_FLOOR,
           score: str | None = None, *, progress: bool = False) -> dict[str, Any]:
     """Re-split a trained run by a policy (and optionally another learnability score); rewrites its outputs.
 

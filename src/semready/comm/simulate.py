@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from semready.comm.kpi import compare
 from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
-from semready.config import CommConfig, load_config_file
-from semready.data import iter_batches, load_run_data
+from semready.config import CommConfig
+from semready.data import check_data_identity, iter_batches, load_run_data
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
 
@@ -85,7 +85,8 @@ def _routed_items(run_dir: Path, spec: str, image_size: int) -> Items:
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
              overrides: dict[str, Any] | None = None, *, on_scheme=None) -> dict[str, Any]:
-    """Run the schemes on a trained run, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/.
+    """Run the schemes on a trained run, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/. A run whose
+    data is gone or changed since training is refused in one line.
 
     Args:
         run_dir: the trained run.
@@ -99,9 +100,8 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     """
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
-    if not files.config.is_file():
-        raise SemreadyError(f"{run_dir} is not a trained run (no config.yaml): train it first")
-    cfg = load_config_file(files.config)
+    cfg = files.read_config()
+    check_data_identity(cfg.data, run_dir)  # the run's own stream, gone or changed since training: one line
     comm = comm_config(cfg.comm, overrides)
     schemes = check_schemes(list(schemes or ["all"]))
     own = _run_items(run_dir, cfg)

@@ -9,8 +9,6 @@ split is SPLIT, else ``train``, else the only one. An item's id is its row index
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from semready.data.files import item_source, pil_to_array
@@ -84,9 +82,4 @@ def open_hf(name: str, split: str | None = None, *, download: bool = False) -> S
     return item_source(HFImages(ds, column, where), len(ds), labels=labels, classes=classes)
 
 
-def is_local(name: str) -> bool:
-    """Whether ``hf:NAME`` names a folder on disk (a saved dataset) rather than a dataset on the Hub."""
-    return os.path.isdir(user_path(name))
-
-
-__all__ = ["HFImages", "INSTALL", "is_local", "open_hf"]
+__all__ = ["HFImages", "INSTALL", "open_hf"]

@@ -13,11 +13,10 @@ no hash.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from semready.config import DataConfig
-from semready.data.files import _shards, open_list
+from semready.data.files import _shards, open_folder, open_list
 from semready.data.sources import absolute_spec, parse_spec
 from semready.errors import SemreadyError
 
@@ -62,11 +61,11 @@ def fingerprint(spec: str) -> tuple[int, str] | None:
         return size, h.hexdigest()
     if not root.is_dir():
         return None
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        files += [(Path(dirpath, name).relative_to(root).as_posix(), Path(dirpath, name)) for name in sorted(filenames)]
-    return _files_digest(files, h)
+    try:  # exactly the files the loader reads (images, hidden ones skipped, links followed), by their ids
+        src = open_folder(str(root))
+    except SemreadyError:  # no image in it: nothing of the run's data is there to hash
+        return None
+    return _files_digest(list(zip(src.ids, map(Path, src.files), strict=True)), h)
 
 
 def _files_digest(files: list[tuple[str, Path]], h) -> tuple[int, str]:

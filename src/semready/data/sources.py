@@ -279,7 +279,7 @@ def load_data(spec: str = "sample", *, image_size: int | None = None, download: 
     if n_workers:
         parts = list(_batches(src, _WORKER_BATCH, image_size, workers=n_workers))
         images = torch.cat([x for x, _ in parts])
-        labels = None if src.labels is None else src.labels
+        labels = src.labels
     else:
         images, labels = next(_batches(src, src.n, image_size))
     ids, paths = item_ids(spec, src, 0, src.n)

@@ -154,25 +154,26 @@ class _Run:
 
     def data(self):
         if "data" not in self._cache:
-            from semready.data import load_data
+            from semready.data import check_data_identity, load_run_data
 
             cfg = self.cfg()
-            try:
-                self._cache["data"] = load_data(cfg.data.spec, image_size=cfg.data.image_size)
+            try:  # the thumbnails must show the pixels the scores were computed on
+                check_data_identity(cfg.data, self.path)
+                self._cache["data"] = load_run_data(cfg.data.spec, cfg.data.image_size, len(self.samples()))
             except SemreadyError as exc:
                 raise Missing(f"the training data {cfg.data.spec} cannot be loaded ({exc})") from None
-            if len(self._cache["data"]) != len(self.samples()):
-                raise Missing(f"{cfg.data.spec} no longer matches the run's samples.csv; restore the data")
         return self._cache["data"]
 
     # -- sections ----------------------------------------------------------------------------------------
     def split_json(self) -> dict[str, Any]:
-        """split.json, or {} where there is none or it is not an object."""
-        try:
-            split = self.json(self.run.split, "")
-        except (Missing, SemreadyError):
-            return {}
-        return split if isinstance(split, dict) else {}
+        """split.json, or {} where there is none or it is not an object (read once per page)."""
+        if "split" not in self._cache:
+            try:
+                split = self.json(self.run.split, "")
+            except (Missing, SemreadyError):
+                split = {}
+            self._cache["split"] = split if isinstance(split, dict) else {}
+        return self._cache["split"]
 
     def overview(self) -> str:
         rows: list[tuple[str, Any]] = [("folder", self.path.resolve().name)]

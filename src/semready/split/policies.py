@@ -25,12 +25,10 @@ import numpy as np
 
 from semready.errors import SemreadyError
 
-DEFAULT_FLOOR = 0.5
 # the split a trained run starts with (re-split with any policy): learnable iff s_i ≥ 0.5 — under the teacher
-# score, the items the description-length gate pulls down (docs/method.md)
+# score, exactly the items that pass the description test (docs/method.md)
 DEFAULT_POLICY = "confidence"
-DEFAULT_VALUE = 0.5  # DEFAULT_FLOOR, as a literal the CLI reads without importing
-ITEM_POLICIES = ("confidence", "budget", "complexity")
+DEFAULT_FLOOR = 0.5
 CLUSTER_POLICIES = ("cluster-floor", "cluster-budget")
 POLICIES = ("confidence", "budget", "complexity", "cluster-floor", "cluster-budget")  # a literal: the CLI reads it
 

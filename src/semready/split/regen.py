@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from semready import io
 from semready.data.pixels import cluster_means, pixel_vectors
-from semready.errors import SemreadyError
+from semready.teacher.checkpoint import read_model_tensors, write_model_tensors
 
 EPS = 1e-8
 
@@ -114,20 +112,14 @@ class RegenerationModel:
 
     def save(self, path: Path) -> None:
         """Write the model to a safetensors file, atomically."""
-        tensors = {"means": self.means.contiguous(), "basis": self.basis.contiguous(),
-                   "resolution": torch.tensor(self.resolution)}
-        io.write_with(path, lambda p: save_file(tensors, str(p)))
+        write_model_tensors(path, {"means": self.means, "basis": self.basis,
+                                   "resolution": torch.tensor(self.resolution)})
 
     @classmethod
     def load(cls, path: Path) -> RegenerationModel:
         """Read a model :meth:`save` wrote; a foreign or malformed file is a one-line :class:`SemreadyError`."""
-        from semready.teacher.checkpoint import read_tensors
-
-        fix = "re-split the run (`semready split RUN`) to write it again"
-        t, _ = read_tensors(path, fix)
-        if {"means", "basis", "resolution"} - t.keys() or t["means"].ndim != 2 or t["basis"].ndim != 2 \
-                or t["means"].shape[1] != t["basis"].shape[1] or t["resolution"].numel() != 1:
-            raise SemreadyError(f"{path} is not a regen model (wrong tensors): {fix}")
+        t = read_model_tensors(path, "regen model", lambda t: t["means"].ndim == 2 and t["basis"].ndim == 2
+                               and t["means"].shape[1] == t["basis"].shape[1] and t["resolution"].numel() == 1)
         return cls(t["means"].float(), t["basis"].float(), int(t["resolution"]))
 
 

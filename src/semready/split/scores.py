@@ -127,10 +127,9 @@ def pixel_elements(images: torch.Tensor, n_clusters: int, resolution: int, seed:
 
     x = pixel_vectors(images, resolution).numpy()
     k = max(1, min(n_clusters, len(x)))
-    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(x).astype(np.int64)
-    first = {label: i for i, label in reversed(list(enumerate(labels)))}
-    order = {label: rank for rank, label in enumerate(sorted(first, key=first.get))}
-    return np.array([order[label] for label in labels], dtype=np.int64)  # numbered by first appearance
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(x)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse].astype(np.int64)  # numbered by first appearance
 
 
 def learnability_scores(cfg: RankConfig, clusters: np.ndarray, confidence: np.ndarray, n_clusters: int,

@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
-from semready import io
-from semready.errors import SemreadyError
+from semready.teacher.checkpoint import read_model_tensors, write_model_tensors
 
 K_NEIGHBOURS = 10
 MAX_REFERENCE = 20_000
@@ -96,18 +94,11 @@ class TypicalityModel:
 
     def save(self, path: Path) -> None:
         """Write the model to a safetensors file, atomically."""
-        tensors = {"reference": self.reference.contiguous(), "index": self.index.contiguous(),
-                   "k": torch.tensor(self.k)}
-        io.write_with(path, lambda p: save_file(tensors, str(p)))
+        write_model_tensors(path, {"reference": self.reference, "index": self.index, "k": torch.tensor(self.k)})
 
     @classmethod
     def load(cls, path: Path) -> TypicalityModel:
         """Read a model :meth:`save` wrote; a foreign or malformed file is a one-line :class:`SemreadyError`."""
-        from semready.teacher.checkpoint import read_tensors
-
-        fix = "re-split the run (`semready split RUN`) to write it again"
-        t, _ = read_tensors(path, fix)
-        if {"reference", "index", "k"} - t.keys() or t["reference"].ndim != 2 or t["index"].ndim != 1 \
-                or len(t["index"]) != len(t["reference"]) or t["k"].numel() != 1:
-            raise SemreadyError(f"{path} is not a typicality model (wrong tensors): {fix}")
+        t = read_model_tensors(path, "typicality model", lambda t: t["reference"].ndim == 2 and t["index"].ndim == 1
+                               and len(t["index"]) == len(t["reference"]) and t["k"].numel() == 1)
         return cls(t["reference"].float(), t["index"].long(), int(t["k"]))

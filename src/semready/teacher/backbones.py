@@ -19,7 +19,6 @@ from semready.errors import SemreadyError
 
 # the stem switch of ``resnet18`` under ``model.stem: auto``: CIFAR stem up to this side, ImageNet stem above
 CIFAR_STEM_MAX = 64
-NAMING = BACKBONE_NAMING
 _REGISTRY: dict[str, nn.Module] = {}
 
 
@@ -100,9 +99,6 @@ class CifarResNet18(nn.Module):
         return self.net(x)
 
 
-BACKBONES = ("small_cnn", "resnet18")
-
-
 def register_backbone(name: str, module: nn.Module) -> str:
     """Make ``module`` buildable by name, so configs (and the runs they describe) can use it.
 
@@ -173,7 +169,7 @@ def _timm(name: str, arch: str) -> nn.Module:
         raise SemreadyError(f"backbone {name!r} needs timm, which is not installed: pip install timm") from None
     if not timm.is_model(arch):
         raise SemreadyError(f"unknown backbone {name!r}: timm has no model {arch!r} (see timm.list_models()); "
-                            f"name one as {NAMING}")
+                            f"name one as {BACKBONE_NAMING}")
     net = timm.create_model(arch, pretrained=False, num_classes=0)
     net.out_dim = getattr(net, "head_hidden_size", None) or net.num_features
     net.head_name = (getattr(net, "pretrained_cfg", None) or {}).get("classifier")
@@ -185,7 +181,7 @@ def build_backbone(name: str, width: int = 32, *, image_size: int | None = None,
     feature size F).
 
     Args:
-        name: see :data:`NAMING`.
+        name: see :data:`~semready.backbone_names.BACKBONE_NAMING`.
         width: the first block's channels of ``small_cnn`` (ignored by the others).
         image_size: the items' side in px, when known: picks ``resnet18``'s stem (:func:`resnet_stem`) and checks
             architectures that take one input size.

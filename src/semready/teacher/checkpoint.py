@@ -11,6 +11,7 @@ the renames) the checkpoint's own state wins.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,38 @@ def save_checkpoint(run_dir: Path, teacher: torch.nn.Module, optimizer: torch.op
     run = RunDir(run_dir)
     io.write_with(run.checkpoint, lambda p: save_file(tensors, str(p), metadata=meta))
     io.write_json(run.state, full)
+
+
+SPLIT_MODEL_FIX = "re-split the run (`semready split RUN`) to write it again"
+
+
+def write_model_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write a small model's tensors (the split's regen and typicality models) to a safetensors file, atomically."""
+    contiguous = {k: v.contiguous() for k, v in tensors.items()}
+    io.write_with(path, lambda p: save_file(contiguous, str(p)))
+
+
+def read_model_tensors(path: Path, kind: str, well_formed: Callable[[dict[str, torch.Tensor]], bool]
+                       ) -> dict[str, torch.Tensor]:
+    """The tensors of a file :func:`write_model_tensors` wrote, checked by ``well_formed``; a foreign, corrupt or
+    malformed file is a one-line :class:`SemreadyError` naming ``kind`` and the fix (re-split the run).
+
+    Args:
+        path: the file.
+        kind: what the file should hold, e.g. ``"regen model"``.
+        well_formed: whether the tensors have the names and shapes the model needs (no KeyError escapes it).
+
+    Returns:
+        name -> tensor.
+    """
+    t, _ = read_tensors(path, SPLIT_MODEL_FIX)
+    try:
+        ok = well_formed(t)
+    except KeyError:
+        ok = False
+    if not ok:
+        raise SemreadyError(f"{path} is not a {kind} (wrong tensors): {SPLIT_MODEL_FIX}")
+    return t
 
 
 def read_tensors(path: Path, fix: str = "retrain") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
