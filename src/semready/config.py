@@ -218,6 +218,9 @@ class CommConfig(_Section):
         0.5, gt=0.0, lt=1.0, description="share of the run's stream the languages are built on; the rest is sent"
     )
     bit_cap: int | None = Field(None, ge=1, description="most bits for one Z_i; default 8 bits per item value")
+    element_span_max: int = Field(
+        64, ge=0, le=64, description="largest span of shared directions an element re-orients (0: shared basis only)"
+    )
     beta: float = Field(1.0, ge=0.0, description="β in Γ = E[cross-entropy] + β·KL(Λ‖ζ)")
     gamma_samples: int = Field(8, ge=1, le=1000, description="Monte Carlo draws θ ~ Λ for Γ")
     prequential_chunks: int = Field(5, ge=2, le=100, description="chunks of the prequential code length")

@@ -1,21 +1,24 @@
 """The semantic language L = (X_l,i → Z_i) shared by teacher and apprentice (Sec. II, Fig. 1).
 
-Geometry (the dictionary both sides hold):
+Geometry (the dictionary both sides hold), built on the teacher's knowledge:
 - content elements: the teacher's deep clusters l, each with its mean item μ_l (pixel units, 0–255);
-- a complete orthonormal refinement basis U (D×D, rows = principal directions of x − μ_{l(x)} over the items
-  the language is built on, most variance first).
+- a complete orthonormal shared basis U (D×D, rows = principal directions of x − μ_{l(x)} over all the
+  language's items, most variance first);
+- per element, its own axes for the coarse structure: W_l re-orients the K_l leading shared directions, so the
+  element's basis is B_l = blockdiag(W_l, I)·U, K_l chosen by description length (:mod:`semready.comm.elements`;
+  K_l = 0, the shared fallback, when the axes do not pay for their dictionary entries).
 
 A representation Z_i = (l, s, k, q_1 … q_k): content element l; quantiser step index s on the ladder
-Δ_s = Δ_0·2^(−s/2); q_j = round(c_j / Δ_s) for the refinement coefficients c = U(x − μ_l); k = 1 + the index
-of the last non-zero q (the rest are zero). The apprentice regenerates x̂ = round(clip(μ_l + Σ_j Δ_s q_j U_j)).
-The teacher picks the coarsest step whose regeneration meets the fidelity target — the shortest refinement
-that regenerates the item well enough (docs/kpis.md).
+Δ_s = Δ_0·2^(−s/2); q_j = round(c_j / Δ_s) for the coefficients c = B_l(x − μ_l); k = 1 + the index of the last
+non-zero q (the rest are zero). The apprentice regenerates x̂ = round(clip(μ_l + Σ_j Δ_s q_j B_l,j)). The
+teacher picks the coarsest step whose regeneration meets the fidelity target — the shortest refinement that
+regenerates the item well enough (docs/kpis.md).
 
 Probability model θ (what Γ's Λ and ζ are over; fitted on the language's own items only):
-π = softmax(a) over content elements, and per-coefficient Laplace scales b_j = exp(ln b_j) in pixel units;
-q_j ~ QuantizedLaplace(0, b_j / Δ_s); s and k uniform over their ranges. :mod:`semready.comm.entropy` turns
-these models into real range-coded bitstreams; :mod:`semready.comm.complexity` estimates the language's
-complexity Γ̂.
+π = softmax(a) over content elements, and per element and coefficient Laplace scales b_{l,j} in pixel units (the
+re-oriented ones fitted on the element's items, the others shrunk toward the pooled scales); q_j ~ QuantizedLaplace(0, b_{l,j} / Δ_s); s and k uniform
+over their ranges. :mod:`semready.comm.entropy` turns these models into real range-coded bitstreams;
+:mod:`semready.comm.complexity` estimates the language's complexity Γ̂.
 """
 
 from __future__ import annotations
@@ -29,35 +32,37 @@ import torch
 from safetensors.torch import save_file
 
 from semready import io
+from semready.comm.elements import element_axes, reference_step, refinement_basis
 from semready.comm.kpi import psnr_db, target_mse
 from semready.comm.representation import MIN_SCALE, Representations, laplace_log2_pmf
 from semready.data.pixels import cluster_means
 from semready.errors import SemreadyError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_VALUES = 4096  # a complete D×D basis: 32×32 RGB items (3,072 values) fit, 64×64 do not
 STEPS = 16  # quantiser ladder length: Δ_0 down to Δ_0·2^(−7.5)
+DEFAULT_MAX_SPAN = 64  # the largest per-element re-oriented span K_l (comm.element_span_max)
 LN2 = math.log(2.0)
+_TENSORS = ("means", "basis", "axes", "spans", "log_scales", "logits", "counts")
 
 
-def refinement_basis(cov: torch.Tensor) -> torch.Tensor:
-    """All D principal directions of a covariance, most variance first: a complete orthonormal basis.
+def ladder(fidelity_psnr_db: float) -> torch.Tensor:
+    """The quantiser ladder Δ_s (pixel units), coarsest first; Δ_0 = 2·√(12·MSE_target).
 
-    Complete, so every item — semantic-poor ones included — is reachable at some length. The exact
-    eigendecomposition is deliberate: a randomised top-r solver is faster but changes the representation
-    lengths it is meant to measure.
-
-    Args:
-        cov: float D×D, symmetric.
-
-    Returns:
-        float D×D, one direction per row.
-
-    >>> refinement_basis(torch.diag(torch.tensor([1.0, 3.0, 2.0]))).abs().argmax(1).tolist()
-    [1, 2, 0]
+    >>> [round(float(x), 3) for x in ladder(30.0)[:2]]
+    [55.868, 39.504]
     """
-    evals, evecs = torch.linalg.eigh(cov)
-    return evecs[:, torch.argsort(evals, descending=True)].T.contiguous()
+    delta0 = 2 * math.sqrt(12 * target_mse(fidelity_psnr_db))
+    return delta0 * 2.0 ** (-torch.arange(STEPS, dtype=torch.float64) / 2)
+
+
+def symbol_bound(n_values: int, fidelity_psnr_db: float) -> int:
+    """The largest coefficient magnitude at the finest step: |c_j| ≤ ‖x − μ‖ ≤ 255·√D.
+
+    >>> symbol_bound(16, 30.0)  # 255·4 / Δ_15 + 1, Δ_15 = 55.868·2^(−7.5)
+    3306
+    """
+    return int(math.ceil(255 * math.sqrt(n_values) / float(ladder(fidelity_psnr_db)[-1]))) + 1
 
 
 @dataclass
@@ -66,8 +71,10 @@ class SemanticLanguage:
 
     Attributes:
         means: float (M + 1)×D, content-element means μ_l, then the global mean (for unseen elements).
-        basis: float D×D, the refinement basis U, orthonormal rows.
-        log_scales: float (D,), ln b_j in pixel units.
+        basis: float D×D, the shared basis U, orthonormal rows.
+        axes: float (M + 1)×K×K, each element's W_l in the top-left K_l×K_l block (row M: none).
+        spans: int64 (M + 1,), K_l.
+        log_scales: float (M + 1)×D, ln b_{l,j} in pixel units.
         logits: float (M,), the content-element prior a (normalised log-probabilities).
         counts: float (M,), items per content element the language was built on.
         shape: the items' C×H×W.
@@ -84,11 +91,13 @@ class SemanticLanguage:
     (True, 0)
     """
 
-    means: torch.Tensor  # (M + 1)×D: content-element means, then the global mean (unseen elements)
-    basis: torch.Tensor  # D×D orthonormal rows
-    log_scales: torch.Tensor  # D, ln b_j (pixel units)
-    logits: torch.Tensor  # M, content-element prior
-    counts: torch.Tensor  # M, items per content element the language was built on
+    means: torch.Tensor
+    basis: torch.Tensor
+    axes: torch.Tensor
+    spans: torch.Tensor
+    log_scales: torch.Tensor
+    logits: torch.Tensor
+    counts: torch.Tensor
     shape: tuple[int, int, int]
     fidelity_psnr_db: float
     n_items: int
@@ -97,7 +106,7 @@ class SemanticLanguage:
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
     def build(cls, images: torch.Tensor, clusters: np.ndarray, n_clusters: int, fidelity_psnr_db: float,
-              built_on: str = "all") -> SemanticLanguage:
+              built_on: str = "all", max_span: int = DEFAULT_MAX_SPAN) -> SemanticLanguage:
         """Fit the dictionary and the probability model on items and their content elements.
 
         Args:
@@ -106,6 +115,7 @@ class SemanticLanguage:
             n_clusters: M.
             fidelity_psnr_db: the fidelity target.
             built_on: a label recorded with the language (``all`` or ``learnable``).
+            max_span: the largest per-element re-oriented span; 0 gives every element the shared basis as it is.
 
         Returns:
             The language.
@@ -119,14 +129,15 @@ class SemanticLanguage:
             raise SemreadyError(f"the semantic language handles items of at most {MAX_VALUES} values, these have "
                                 f"{d} ({'×'.join(map(str, shape))}): train on smaller items (data.image_size: 32)")
         x = images.reshape(len(images), -1).float()
-        cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
-        means, counts = cluster_means(x, cl.numpy(), n_clusters)  # row M: the global mean
-        resid = x - means[cl]
+        cl = np.asarray(clusters, dtype=np.int64)
+        means, counts = cluster_means(x, cl, n_clusters)  # row M: the global mean
+        resid = x - means[torch.from_numpy(cl)]
         basis = refinement_basis(resid.T @ resid / len(x))
-        coeffs = resid @ basis.T
-        scales = coeffs.abs().mean(0).clamp_min(1e-3)  # MLE of a zero-mean Laplace scale
+        axes, spans, log_scales = element_axes(resid @ basis.T, cl, n_clusters, max_span,
+                                               reference_step(target_mse(fidelity_psnr_db)),
+                                               symbol_bound(d, fidelity_psnr_db))
         logits = torch.log(counts + 1.0)
-        return cls(means.float(), basis.float(), scales.log().float(),
+        return cls(means.float(), basis.float(), axes.float(), spans, log_scales.float(),
                    (logits - logits.logsumexp(0)).float(), counts.float(), shape, float(fidelity_psnr_db),
                    len(x), built_on)
 
@@ -143,14 +154,18 @@ class SemanticLanguage:
 
     @property
     def steps(self) -> torch.Tensor:
-        """The quantiser ladder Δ_s (pixel units), coarsest first; Δ_0 = 2·√(12·MSE_target)."""
-        delta0 = 2 * math.sqrt(12 * target_mse(self.fidelity_psnr_db))
-        return delta0 * 2.0 ** (-torch.arange(STEPS, dtype=torch.float64) / 2)
+        """The quantiser ladder Δ_s (pixel units), coarsest first (:func:`ladder`)."""
+        return ladder(self.fidelity_psnr_db)
 
     @property
     def q_max(self) -> int:
-        """The largest coefficient magnitude at the finest step: |c_j| ≤ ‖x − μ‖ ≤ 255·√D."""
-        return int(math.ceil(255 * math.sqrt(self.n_values) / float(self.steps[-1]))) + 1
+        """The largest coefficient magnitude at the finest step (:func:`symbol_bound`)."""
+        return symbol_bound(self.n_values, self.fidelity_psnr_db)
+
+    def rows(self, clusters: np.ndarray) -> torch.Tensor:
+        """Dictionary row per item: its content element, or M (the global mean) outside 0..M−1; int64 (N,)."""
+        cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
+        return torch.where((cl >= 0) & (cl < self.n_clusters), cl, torch.full_like(cl, self.n_clusters))
 
     def element(self, clusters: np.ndarray) -> torch.Tensor:
         """μ for content elements; elements outside 0..M−1 map to the global mean.
@@ -161,26 +176,35 @@ class SemanticLanguage:
         Returns:
             float N×D.
         """
-        cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
-        known = (cl >= 0) & (cl < self.n_clusters)
-        cl = torch.where(known, cl, torch.full_like(cl, self.n_clusters))
-        return self.means[cl]
+        return self.means[self.rows(clusters)]
+
+    def _orient(self, rows: torch.Tensor, c: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        """Shared-basis coefficients → each item's element axes (B_l = blockdiag(W_l, I)·U), or back."""
+        out = c.clone()
+        for r in torch.unique(rows).tolist():
+            k = int(self.spans[r])
+            if k:
+                at = rows == r
+                w = self.axes[r, :k, :k]
+                out[at, :k] = c[at, :k] @ (w if inverse else w.T)
+        return out
 
     # -- information content -----------------------------------------------------------------------------
     def coefficient_scales(self, rep: Representations, log_scales: torch.Tensor | None = None) -> torch.Tensor:
-        """b_j / Δ_s for every coded coefficient, in the flat order of rep.q.
+        """b_{l,j} / Δ_s for every coded coefficient, in the flat order of rep.q.
 
         Args:
             rep: the representations.
-            log_scales: ln b_j, float (D,); the fitted ones unless given.
+            log_scales: ln b, float (M + 1)×D; the fitted ones unless given.
 
         Returns:
             float64 (Σk,), floored at ``MIN_SCALE``.
         """
         ls = self.log_scales if log_scales is None else log_scales
         j = torch.from_numpy(np.arange(len(rep.q)) - np.repeat(rep.offsets[:-1], rep.k))
+        row = torch.repeat_interleave(self.rows(rep.cluster), torch.from_numpy(rep.k))
         step = self.steps[torch.from_numpy(np.repeat(rep.step, rep.k))]
-        return (ls.double()[j].exp() / step).clamp_min(MIN_SCALE)
+        return (ls.double()[row, j].exp() / step).clamp_min(MIN_SCALE)
 
     def information_bits(self, rep: Representations, log_scales: torch.Tensor | None = None,
                          logits: torch.Tensor | None = None) -> np.ndarray:
@@ -188,7 +212,7 @@ class SemanticLanguage:
 
         Args:
             rep: the representations, N items.
-            log_scales: ln b_j, float (D,); the fitted ones unless given.
+            log_scales: ln b, float (M + 1)×D; the fitted ones unless given.
             logits: content-element logits, float (M,); the fitted ones unless given.
 
         Returns:
@@ -231,12 +255,13 @@ class SemanticLanguage:
         self._check_items(images)
         cap = 8.0 * self.n_values if bit_cap is None else float(bit_cap)
         x = images.reshape(len(images), -1).float()
-        coeffs = (x - self.element(clusters)) @ self.basis.T
+        rows = self.rows(clusters)
+        coeffs = self._orient(rows, (x - self.means[rows]) @ self.basis.T)
         budget = self.n_values * (target_mse(self.fidelity_psnr_db) - 1 / 12)  # 1/12: the uint8 rounding
-        steps = self.steps
+        steps = self.steps.float()
         choice = np.full(len(x), STEPS - 1)
-        for s in range(STEPS - 1, -1, -1):  # coarsest passing step wins
-            err = (coeffs - steps[s].float() * torch.round(coeffs / steps[s].float())).pow(2).sum(1)
+        for s in range(STEPS - 1, -1, -1):  # coarsest passing step wins (B_l orthonormal: error is exact)
+            err = (coeffs - steps[s] * torch.round(coeffs / steps[s])).pow(2).sum(1)
             choice[(err <= budget).numpy()] = s
         for _ in range(STEPS):
             rep = self._quantise(coeffs, choice, clusters)
@@ -265,7 +290,7 @@ class SemanticLanguage:
         return Representations(rep.cluster, rep.step, k, rep.q[keep])
 
     def regenerate(self, rep: Representations) -> torch.Tensor:
-        """The apprentice: x̂ = round(clip(μ_l + Σ_j Δ_s q_j U_j)).
+        """The apprentice: x̂ = round(clip(μ_l + Δ_s·q·B_l)).
 
         Args:
             rep: the representations, N items.
@@ -274,7 +299,9 @@ class SemanticLanguage:
             uint8 N×D (reshape to N×C×H×W with ``shape``).
         """
         step = self.steps[torch.from_numpy(rep.step)].float()
-        x = self.element(rep.cluster) + (rep.dense(self.n_values) * step[:, None]) @ self.basis
+        rows = self.rows(rep.cluster)
+        shared = self._orient(rows, rep.dense(self.n_values) * step[:, None], inverse=True)
+        x = self.means[rows] + shared @ self.basis
         return x.round().clamp(0, 255).to(torch.uint8)
 
     def _check_items(self, images: torch.Tensor) -> None:
@@ -284,10 +311,10 @@ class SemanticLanguage:
 
     # -- artifact ------------------------------------------------------------------------------------------
     def dictionary_bytes(self, coded_values: int | None = None) -> bytes:
-        """The dictionary as the apprentice needs it (float16, basis rows actually used), lzma-compressed.
+        """The dictionary as the apprentice needs it (float16; element axes, shared rows actually used), lzma.
 
         Args:
-            coded_values: basis rows to include (the longest k sent); all D unless given.
+            coded_values: the longest k sent (basis rows beyond it are left out); all rows unless given.
 
         Returns:
             The compressed bytes; their length is the dictionary's cost on the link.
@@ -295,15 +322,15 @@ class SemanticLanguage:
         import lzma
 
         rows = self.n_values if coded_values is None else int(coded_values)
-        parts = [self.means, self.basis[:rows], self.log_scales, self.logits]
+        parts = [self.means, *(self.axes[l, :k, :k] for l, k in enumerate(self.spans.tolist())),
+                 self.basis[:rows], self.log_scales, self.logits]
         raw = b"".join(p.to(torch.float16).numpy().tobytes() for p in parts)
         return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
 
     def save(self, path: str | Path) -> None:
         """Write ``path``.safetensors (tensors) and ``path``.json (metadata), each atomically."""
         path = Path(path)
-        tensors = {"means": self.means, "basis": self.basis, "log_scales": self.log_scales, "logits": self.logits,
-                   "counts": self.counts}
+        tensors = {name: getattr(self, name) for name in _TENSORS}
         meta = {"format": "semready-language", "format_version": FORMAT_VERSION, "shape": list(self.shape),
                 "fidelity_psnr_db": self.fidelity_psnr_db, "n_items": self.n_items, "built_on": self.built_on}
         io.write_with(path.with_suffix(".safetensors"),
@@ -326,8 +353,9 @@ class SemanticLanguage:
         from semready.teacher.checkpoint import read_tensors
 
         t, _ = read_tensors(tensor_path, "rebuild the language (semready simulate)")
-        if {"means", "basis", "log_scales", "logits", "counts"} - t.keys():
+        if set(_TENSORS) - t.keys():
             raise SemreadyError(f"{tensor_path} is not a semready language (tensors missing): rebuild it "
                                 "(semready simulate)")
-        return cls(t["means"], t["basis"], t["log_scales"], t["logits"], t["counts"], tuple(meta["shape"]),
-                   float(meta["fidelity_psnr_db"]), int(meta["n_items"]), str(meta["built_on"]))
+        return cls(*(t[name] for name in _TENSORS), tuple(meta["shape"]), float(meta["fidelity_psnr_db"]),
+                   int(meta["n_items"]), str(meta["built_on"]))
+

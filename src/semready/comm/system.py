@@ -119,7 +119,8 @@ def build_language(scheme: str, fit: Items, n_clusters: int, cfg: CommConfig) ->
     """
     chosen = language_items(scheme, fit)
     return SemanticLanguage.build(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
-                                  built_on="all" if scheme == "vanilla" else "learnable")
+                                  built_on="all" if scheme == "vanilla" else "learnable",
+                                  max_span=cfg.element_span_max)
 
 
 def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.ndarray]:
@@ -299,7 +300,7 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
                     lang, sem["rep"].subset(learnable), cfg.beta, cfg.gamma_samples, seed)["gamma_nats_per_item"])
         chosen = language_items(scheme, fit)
         summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
-                                               cfg.prequential_chunks, seed, cfg.bit_cap))
+                                               cfg.prequential_chunks, seed, cfg.bit_cap, cfg.element_span_max))
     else:
         summary["mean_representation_bits"] = None
     if (~semantic).any():
