@@ -125,9 +125,11 @@ def test_kpis_recomputed_by_hand_from_the_items(tiny_run, capsys):
     from semready.comm.language import SemanticLanguage
 
     run, npz = tiny_run
-    code, _, err = run_cli(["simulate", str(run)], capsys)
+    # the lossless codec, whose bytes Pillow gives here directly (the default `best`: tests/test_impact_link.py)
+    code, _, err = run_cli(["simulate", str(run), "--codec", "png"], capsys)
     assert code == 0, err
     kpis = json.loads((run / "kpis.json").read_text())
+    assert kpis["settings"]["classical_codec"] == "png"
     with open(run / "kpis_items.csv") as fh:
         rows = [r for r in csv.DictReader(fh)]
     sent = sorted(int(r["index"]) for r in rows if r["scheme"] == "classical")

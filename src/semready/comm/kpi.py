@@ -93,6 +93,9 @@ def semantic_impact(generated_packets: np.ndarray, passed: np.ndarray, rep_bits:
                     generation_seconds: float, link_overhead: float = 1.0) -> np.ndarray:
     """ι_i = P_i / τ_i for semantically sent items (docs/protocol.md §5).
 
+    Where every regenerated item fits one packet (P_i = 1: any 16×16 RGB item at the default 1,472-byte payload),
+    ι_i is just 1/τ_i (docs/kpis.md, "When ι is just 1/τ").
+
     Args:
         generated_packets: P_i, the classical packets the regenerated item is worth, (N,).
         passed: whether each regeneration met the fidelity target, bool (N,); P_i counts as 0 where not.
