@@ -4,7 +4,7 @@ Families:
 - ``noise``: i.i.d. uniform bytes;
 - ``scrambled``: a real image of the stream with its pixel positions randomly permuted (each pixel keeps its
   RGB triple, so colour statistics survive and only structure is destroyed);
-- ``rare``: one real image each of content elements seen nowhere else in the stream (drawn from a pool the
+- ``rare``: real images of content elements seen nowhere else in the stream (drawn from a pool the
   caller provides, e.g. classes or a dataset the stream does not contain).
 
 Every injected item is flagged (ground truth for detection benchmarks); the result is reproducible by seed.

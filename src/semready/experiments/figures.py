@@ -11,6 +11,7 @@ import numpy as np
 
 from semready import io
 from semready.experiments.headline import by_level, headline, level_names, shapes
+from semready.experiments.reproduce import FAMILY_ORDER as FAMILIES
 from semready.rundir import SweepDir
 
 STYLE = {"classical": ("tab:gray", "s", "Classical"), "vanilla": ("tab:red", "o", "Vanilla semantic"),
@@ -71,13 +72,87 @@ def write_figures(out: Path, rows: list[dict[str, Any]]) -> list[str]:
                     "The honest total (not in the paper)", dictionary_free))
 
 
+SCHEME_ORDER = ("classical", "vanilla", "disentangled")
+
+
 def _fmt(x: float | None, spec: str = ".0f") -> str:
     return "–" if x is None else format(x, spec)
 
 
+def _ms(sel: list[dict[str, Any]], key: str, spec: str = ".0f") -> str:
+    """mean ± std of ``key`` over the rows that have it, or – when none does."""
+    vals = [float(r[key]) for r in sel if r.get(key) not in (None, "")]
+    return "–" if not vals else f"{np.mean(vals):{spec}} ± {np.std(vals):{spec}}"
+
+
+def _one_per_job(rows: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
+    """One row per seed of a level (job-level columns are the same in every scheme's row)."""
+    return list({str(r["seed"]): r for r in rows if r["level"] == level}.values())
+
+
+def _distinct(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
+    combos = dict.fromkeys(tuple(str(r.get(k, "")) for k in keys) for r in rows)
+    return "; ".join(f"score `{c[0] or '?'}`, policy `{c[1] or '?'}` at {c[2] or '?'}" for c in combos)
+
+
+def split_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's split section: the score and policy behind each job's split, M, X_m share per family.
+
+    Args:
+        rows: results.csv rows, one per (level, seed, scheme).
+
+    Returns:
+        Markdown lines.
+    """
+    made_by = _distinct(rows, ("split_score", "split_policy", "split_value"))
+    lines = ["## The split: score, policy and X_m share per family (mean ± std over seeds)", "",
+             f"Each job's teacher split its stream with {made_by} (the run's default after `semready train`; per "
+             "job in `results.csv`, `split_*`). "
+             "M is the teacher's cluster count: the level's K structured elements unless the config file sets "
+             "`model.clusters`. A family's share is the part of its items the split put in X_m (sent classically); "
+             "the semantic-poor items are a third each of noise, scrambled and rare (K structured elements, U "
+             "others supplying the rare items).", "",
+             "| level | K | U | M | score | policy | value | threshold | X_m: clean | noise | scrambled | rare |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for lv in level_names(rows):
+        sel = _one_per_job(rows, lv)
+        r0 = sel[0]
+        same = [" / ".join(sorted({str(r.get(k, "")) for r in sel}))  # one value unless the seeds disagree
+                for k in ("clusters", "split_score", "split_policy", "split_value")]
+        lines.append(f"| {lv} | {r0['elements']} | {r0.get('unseen', '–')} | {' | '.join(same)} | "
+                     f"{_ms(sel, 'split_threshold', '.3f')} | "
+                     + " | ".join(_ms(sel, f"memorizable_share_{f}", ".3f") for f in FAMILIES) + " |")
+    return lines
+
+
+def family_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's per-family table: each scheme's mean bits per item and fidelity pass rate per family.
+
+    Args:
+        rows: results.csv rows, one per (level, seed, scheme).
+
+    Returns:
+        Markdown lines.
+    """
+    head = " | ".join(f"bits: {s}" for s in SCHEME_ORDER) + " | " + " | ".join(f"pass: {s}" for s in SCHEME_ORDER)
+    lines = ["## Per family (mean ± std over seeds, items sent)", "",
+             "Bits per item each scheme spent on a family's items (the representation for a semantically sent item, "
+             "the codec's bytes for a classical one, no dictionary) and the share that met the fidelity target.", "",
+             f"| level | family | {head} |", "|---|---|" + "---|" * 2 * len(SCHEME_ORDER)]
+    for lv in level_names(rows):
+        for fam in FAMILIES:
+            by = {s: [r for r in rows if r["level"] == lv and r["scheme"] == s] for s in SCHEME_ORDER}
+            cells = [_ms(by[s], f"mean_bits_{fam}") for s in SCHEME_ORDER] + \
+                [_ms(by[s], f"fidelity_pass_rate_{fam}", ".3f") for s in SCHEME_ORDER]
+            if any(c != "–" for c in cells):
+                lines.append(f"| {lv} | {fam} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], figures: list[str]
                  ) -> dict[str, Any]:
-    """Write ``out/report.md``: settings, headline table, the paper's shapes checked, per-level table, figures.
+    """Write ``out/report.md``: settings, headline table, the paper's shapes checked, per-level table, the split
+    (score, policy, X_m share per family), per-family KPIs, figures.
 
     Args:
         out: the reproduction folder.
@@ -99,9 +174,11 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
              f"invocations ({s['workers']} worker processes, {summary['job_seconds_total'] / 60:.1f} job-minutes); "
              f"this invocation ran {summary['jobs_run']} job(s) and reused {summary['jobs_skipped']} in "
              f"{summary['wall_seconds'] / 60:.1f} min.", "",
-             "Definitions: content complexity H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·ln N_m (docs/protocol.md §3); |Z_i|, ι, "
-             "fidelity and Γ̂ as in docs/kpis.md (real range-coded bitstreams, PNG classical path, PSNR target "
-             "at the receiver). Where the paper is silent we chose, and docs/kpis.md says how.", "",
+             "Definitions: content complexity H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·H(q), q the semantic-poor items' "
+             "content elements (a noise or scrambled item its own, the rare items of one unseen element together; "
+             "H(q) = ln N_m without rare groups; docs/protocol.md §3); |Z_i|, ι, fidelity and Γ̂ as in docs/kpis.md "
+             "(real range-coded bitstreams, PNG classical path, PSNR target at the receiver). Where the paper is "
+             "silent we chose, and docs/kpis.md says how.", "",
              "## Headline", "", "| quantity | ours (mean ± std over levels × seeds) | ours, highest level | paper |",
              "|---|---|---|---|"]
     for name, label in (("representation_length_reduction_pct", "representation length reduction vs vanilla"),
@@ -112,23 +189,21 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
                      f"{_fmt(h['highest_level'], '.1f')} % | {_fmt(h['paper'], '.2f')}{' %' if h['paper'] else ''} |")
     lines += ["", "## Do the paper's shapes hold?", "", *[f"- {c}" for c in checks], "",
               "## Per level (mean ± std over seeds)", "",
-              "| level | H_c (nats) | K | ρ | scheme | mean \\|Z_i\\| (bits) | total bits/item | ι | fidelity pass |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    levels = level_names(rows)
-    for lv in levels:
-        for scheme in ("classical", "vanilla", "disentangled"):
+              "| level | H_c (nats) | K | M | ρ | scheme | mean \\|Z_i\\| (bits) | total bits/item | ι "
+              "| fidelity pass |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for lv in level_names(rows):
+        clusters = " / ".join(sorted({str(r.get("clusters", "–")) for r in rows if r["level"] == lv}))
+        for scheme in SCHEME_ORDER:
             sel = [r for r in rows if r["level"] == lv and r["scheme"] == scheme]
             if not sel:
                 continue
-
-            def ms(key, spec=".0f", sel=sel):
-                vals = [float(r[key]) for r in sel if r.get(key) not in (None, "")]
-                return "–" if not vals else f"{np.mean(vals):{spec}} ± {np.std(vals):{spec}}"
-
             r0 = sel[0]
-            lines.append(f"| {lv} | {float(r0['content_complexity_nats']):.2f} | {r0['elements']} | {r0['rho']} | "
-                         f"{scheme} | {ms('mean_representation_bits')} | {ms('total_bits_per_item')} | "
-                         f"{ms('semantic_impact', '.1f')} | {ms('fidelity_pass_rate', '.3f')} |")
+            lines.append(f"| {lv} | {float(r0['content_complexity_nats']):.2f} | {r0['elements']} | {clusters} | "
+                         f"{r0['rho']} | {scheme} | {_ms(sel, 'mean_representation_bits')} | "
+                         f"{_ms(sel, 'total_bits_per_item')} | {_ms(sel, 'semantic_impact', '.1f')} | "
+                         f"{_ms(sel, 'fidelity_pass_rate', '.3f')} |")
+    lines += ["", *split_lines(rows), "", *family_lines(rows)]
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures if f.endswith(".png")]
     lines += ["", "Data: `results.csv` (one row per level, seed and scheme); per job: `jobs/<level>_s<seed>/`."]
     io.write_text(SweepDir(out).report_md, "\n".join(lines) + "\n")
