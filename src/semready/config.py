@@ -226,6 +226,10 @@ class CommConfig(_Section):
     beta: float = Field(1.0, ge=0.0, description="β in Γ = E[cross-entropy] + β·KL(Λ‖ζ)")
     gamma_samples: int = Field(8, ge=1, le=1000, description="Monte Carlo draws θ ~ Λ for Γ")
     prequential_chunks: int = Field(5, ge=2, le=100, description="chunks of the prequential code length")
+    semantic_cosine: float = Field(
+        0.9, gt=-1.0, le=1.0,
+        description="semantic fidelity: an item passes when cos(teacher z of the original, of the received) >= this",
+    )
 
 
 class SemreadyConfig(_Section):

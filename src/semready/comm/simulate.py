@@ -20,6 +20,7 @@ import torch
 from pydantic import ValidationError
 
 from semready.comm.kpi import compare
+from semready.comm.semantic import SemanticJudge
 from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
 from semready.config import CommConfig
 from semready.data import check_data_identity, iter_batches, load_run_data
@@ -121,11 +122,13 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         "language_items": len(fit), "learnable_language_items": int(fit.learnable.sum()),
         "fidelity_psnr_db": comm.fidelity_psnr_db, "classical_codec": comm.classical_codec,
         "rate_bps": comm.rate_bps, "payload_bytes": comm.payload_bytes, "packet_loss": comm.packet_loss,
-        "bit_error_rate": comm.bit_error_rate, "beta": comm.beta}}
+        "bit_error_rate": comm.bit_error_rate, "beta": comm.beta, "semantic_cosine": comm.semantic_cosine}}
     tables = {}
     files.languages.mkdir(exist_ok=True)
+    judge = SemanticJudge.from_run(run_dir, comm.semantic_cosine)  # loaded once, judges every scheme's items
     for scheme in schemes:
-        summary, table, lang = run_scheme(scheme, fit, stream, cfg.model.clusters, comm, cfg.train.seed)
+        summary, table, lang = run_scheme(scheme, fit, stream, cfg.model.clusters, comm, cfg.train.seed,
+                                          judge=judge)
         kpis[scheme], tables[scheme] = summary, table
         if lang is not None:
             lang.save(files.language(scheme))
@@ -140,6 +143,8 @@ TABLE_COLUMNS = (("mean |Z_i| (bits)", "mean_representation_bits", ".0f"),
                  ("total bits/item", "total_bits_per_item", ".0f"),
                  ("total excl. dictionary", "total_bits_per_item_excluding_dictionary", ".0f"),
                  ("ι (pkt/(rep·s))", "semantic_impact", ".1f"), ("fidelity pass", "fidelity_pass_rate", ".3f"),
+                 ("semantic cos pass", "semantic_cosine_pass_rate", ".3f"),
+                 ("semantic cluster pass", "semantic_cluster_pass_rate", ".3f"),
                  ("Γ̂ (nats/item)", "gamma_nats_per_item", ".0f"),
                  ("prequential (nats/item)", "prequential_nats_per_item", ".0f"))
 
@@ -157,8 +162,9 @@ def kpi_table(kpis: dict, title: str | None = None):
     from rich.table import Table
 
     s = kpis["settings"]
-    table = Table(title=title or f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB, "
-                                 f"classical {s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
+    semantic = f", semantic cos >= {s['semantic_cosine']}" if "semantic_cosine" in s else ""  # older kpis.json
+    table = Table(title=title or f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB"
+                                 f"{semantic}, classical {s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
     table.add_column("scheme")
     for name, _, _ in TABLE_COLUMNS:
         table.add_column(name, justify="right")
