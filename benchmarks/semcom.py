@@ -1,17 +1,20 @@
-"""Semantic-communication benchmark: python benchmarks/semcom.py [--minutes 3] [--out results.json].
+"""Semantic-communication benchmark: python benchmarks/semcom.py [--minutes 3] [--image-size 16] [--out results.json].
 
-The classical, vanilla semantic and disentangled schemes on cifar10_test + 20 % noise/scrambled items:
-mean |Z_i|, total bits per item, semantic impact, fidelity pass rate and language complexity, from real
-bitstreams. See benchmarks.semcom.
+One stream, one run, every control (issue 14). Stream: cifar10_test (10,000 items, resized to --image-size) plus
+``noise`` and ``scrambled`` items, together ``fraction`` of the mixed stream. A teacher trains on it (quick preset,
+a wall-clock budget), the run is split by its default policy and :func:`semready.comm.simulate.simulate` sends the
+held-out part through the classical, vanilla and disentangled schemes (kpis.json, what a user gets). Then, on the
+same language items and the same sent items:
 
-Semantic-communication benchmark (issue 4): the three schemes on cifar10_test + 20 % semantic-poor items.
-
-Stream: cifar10_test (10,000 items) plus ``noise`` and ``scrambled`` items, together ``fraction`` of the mixed
-stream (half each). The teacher trains on the stream (quick preset, a wall-clock budget), the run is split by
-its default policy, and :func:`semready.comm.simulate.simulate` sends the held-out half of the stream through the
-classical, vanilla and disentangled schemes. Everything goes through the library API a user would call.
+- **split controls** (rows), each with vanilla and disentangled: the teacher's split; an untrained teacher (its
+  clusters as content elements and its own default score, split at the same size); no teacher at all (pixel
+  k-means elements, split by the pixel-PCA residual — regen with one element — at the same size); a random split
+  of the same size (the teacher's elements). Columns: the same-items |Z_i| reduction (both schemes on X_l), the
+  all-items reduction, total bits per item with and without the dictionary, ι, PSNR and semantic pass rates.
+- **element controls**: the disentangled language on the teacher's split with content elements from the teacher,
+  one element, pixel k-means and random elements — mean |Z_i| on X_l, so only the elements differ.
+- the fair classical baseline (``best``) and the stream length at which the disentangled dictionary breaks even.
 """
-
 
 from __future__ import annotations
 
@@ -22,20 +25,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import parse_args, write_result
+from _common import write_result
 
-from semready.comm.simulate import kpi_table, run_split, simulate
-from semready.comm.system import SCHEMES
+from semready.comm.semantic import SemanticJudge
+from semready.comm.simulate import kpi_table, simulate
 from semready.config import build_config
 from semready.data import load_data
 from semready.data.inject import count_for_fraction, inject
 from semready.errors import SemreadyError
+from semready.experiments.controls import run_controls
+from semready.experiments.reproduce import per_family_kpis
 from semready.pipeline import train
 from semready.rundir import RunDir
 
 
-def build_stream(data_dir: Path, fraction: float, seed: int, work: Path) -> tuple[Path, np.ndarray]:
-    clean = load_data(f"npz:{data_dir / 'cifar10_test.npz'}")
+def build_stream(data_dir: Path, fraction: float, seed: int, image_size: int, work: Path) -> tuple[Path, np.ndarray]:
+    clean = load_data(f"npz:{data_dir / 'cifar10_test.npz'}", image_size=image_size)
     k = count_for_fraction(len(clean), fraction)
     stream = inject(clean, {"noise": k // 2, "scrambled": k - k // 2}, seed=seed)
     work.mkdir(parents=True, exist_ok=True)
@@ -44,29 +49,9 @@ def build_stream(data_dir: Path, fraction: float, seed: int, work: Path) -> tupl
     return path, stream.family
 
 
-def split_by_family(run: Path, family: np.ndarray) -> dict[str, dict[str, float]]:
-    """Share of each family the run's split put in X_m (what the disentangled scheme sends classically)."""
-    memorizable = ~run_split(run)[1]
-    return {f: {"items": int((family == f).sum()), "memorizable_share": float(memorizable[family == f].mean())}
-            for f in np.unique(family)}
-
-
-def per_family_kpis(run: Path, family: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean bits and fidelity pass rate per scheme and family, from kpis_items.csv."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    rows = RunDir(run).read_kpi_item_rows()
-    for scheme in SCHEMES:
-        sel = [r for r in rows if r["scheme"] == scheme]
-        fam = family[np.array([int(r["index"]) for r in sel])]
-        bits = np.array([float(r["bits"]) for r in sel])
-        passed = np.array([int(r["passed"]) for r in sel])
-        out[scheme] = {f: {"mean_bits": float(bits[fam == f].mean()), "pass_rate": float(passed[fam == f].mean())}
-                       for f in np.unique(fam)}
-    return out
-
-
 def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: float = 3.0, seed: int = 0,
-                         work_dir: str | Path = "benchmarks/results/semcom_run") -> dict[str, Any]:
+                         image_size: int = 16, work_dir: str | Path = "benchmarks/results/semcom_run"
+                         ) -> dict[str, Any]:
     data_dir = Path(data_dir)
     if not (data_dir / "cifar10_test.npz").is_file():
         raise SemreadyError(f"benchmark data {data_dir / 'cifar10_test.npz'} not found: pass --data-dir pointing "
@@ -74,35 +59,76 @@ def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: f
     t0 = time.perf_counter()
     work = Path(work_dir)
     shutil.rmtree(work, ignore_errors=True)
-    stream_path, family = build_stream(data_dir, fraction, seed, work)
+    stream_path, family = build_stream(data_dir, fraction, seed, image_size, work)
     cfg = build_config("quick", overrides={"data": {"spec": f"npz:{stream_path}"},
                                            "train": {"max_minutes": minutes, "epochs": 10_000, "seed": seed}})
     run = work / "run"
     trained = train(run, cfg, progress=False)
     t_sim = time.perf_counter()
     kpis = simulate(run)
-    return {"benchmark": "semcom", "fraction": fraction, "minutes": minutes, "seed": seed,
+    t_controls = time.perf_counter()
+    judge = SemanticJudge.from_run(run, cfg.comm.semantic_cosine)
+    controls = run_controls(run, cfg.comm, seed, judge)
+    memorizable = ~RunDir(run).read_samples()["learnable"]
+    return {"benchmark": "semcom", "fraction": fraction, "minutes": minutes, "seed": seed, "image_size": image_size,
             "torch": torch.__version__, "teacher_epochs": trained["epochs"],
             "split": {k: trained[k] for k in ("score", "policy", "value", "threshold", "learnable", "memorizable")},
-            "split_by_family": split_by_family(run, family), "kpis": kpis,
-            "per_family": per_family_kpis(run, family), "simulate_seconds": time.perf_counter() - t_sim,
+            "memorizable_share_by_family": {f: float(memorizable[family == f].mean()) for f in np.unique(family)},
+            "kpis": kpis, "per_family": per_family_kpis(RunDir(run).read_kpi_item_rows(), family),
+            **controls, "simulate_seconds": t_controls - t_sim, "controls_seconds": time.perf_counter() - t_controls,
             "wall_seconds": time.perf_counter() - t0}
+
+
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
 
 
 def print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.table import Table
 
+    console = Console()
     k = result["kpis"]
     s = k["settings"]
-    title = (f"Semantic communication on cifar10_test + {result['fraction']:.0%} noise/scrambled: "
-             f"{s['items_sent']} items sent, PSNR >= {s['fidelity_psnr_db']} dB, classical "
-             f"{s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
-    Console().print(kpi_table(k, title))
-    Console().print({"comparison": k["comparison"], "split_by_family": result["split_by_family"]})
+    console.print(kpi_table(k, f"kpis.json: {s['items_sent']} items sent at {result['image_size']}×"
+                               f"{result['image_size']}, PSNR >= {s['fidelity_psnr_db']} dB, classical "
+                               f"{s['classical_codec']}"))
+    t = Table(title="Split controls: vanilla vs disentangled on the same language and sent items "
+                    f"(classical best: {result['classical']['total_bits_per_item']:.0f} bits/item)")
+    for col in ("split", "same-items |Z| red. %", "all-items red. %", "total red. %", "dis total bits/item",
+                "dis excl. dict", "dis ι", "dis PSNR pass", "dis cos pass", "dis cluster pass", "break-even items"):
+        t.add_column(col, justify="right")
+    for name, r in result["split_controls"].items():
+        d = r["disentangled"]
+        t.add_row(name, _fmt(r["same_items_reduction_pct"], "+.1f"), _fmt(r["all_items_reduction_pct"], "+.1f"),
+                  _fmt(r["total_bits_reduction_pct"], "+.1f"), _fmt(d["total_bits_per_item"], ".0f"),
+                  _fmt(d["total_bits_per_item_excluding_dictionary"], ".0f"), _fmt(d["semantic_impact"], ".1f"),
+                  _fmt(d["fidelity_pass_rate"], ".3f"), _fmt(d["semantic_cosine_pass_rate"], ".3f"),
+                  _fmt(d["semantic_cluster_pass_rate"], ".3f"), _fmt(r["break_even_items"], ",.0f"))
+    console.print(t)
+    e = Table(title="Element controls: the disentangled language on the teacher's split, mean |Z_i| on X_l")
+    for col in ("content elements", "mean |Z| on X_l", "total bits/item", "dictionary bits", "spans K_l"):
+        e.add_column(col, justify="right")
+    for name, r in result["element_controls"].items():
+        e.add_row(name, _fmt(r["mean_representation_bits_learnable"], ".1f"), _fmt(r["total_bits_per_item"], ".0f"),
+                  _fmt(r["dictionary_bits"], ",.0f"), str(r["element_spans"]))
+    console.print(e)
+    console.print({"memorizable_share_by_family": result["memorizable_share_by_family"],
+                   "teacher_epochs": result["teacher_epochs"], "wall_seconds": round(result["wall_seconds"])})
 
 
 if __name__ == "__main__":
-    args = parse_args(__doc__, 3.0, "benchmarks/results/semcom.json", "teacher training budget")
-    result = run_semcom_benchmark(args.data_dir, minutes=args.minutes, seed=args.seed)
+    import argparse
+
+    from _common import SHARED_DATA
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", default=str(SHARED_DATA))
+    ap.add_argument("--minutes", type=float, default=3.0, help="teacher training budget")
+    ap.add_argument("--image-size", type=int, default=16, help="items' side in pixels")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/results/semcom.json")
+    args = ap.parse_args()
+    result = run_semcom_benchmark(args.data_dir, minutes=args.minutes, seed=args.seed, image_size=args.image_size)
     print_table(result)
     write_result(result, args.out)

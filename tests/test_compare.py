@@ -19,14 +19,34 @@ def kpis(van_bits=300.0, dis_bits=100.0, van_iota=8.0, dis_iota=10.0, van_total=
 
 
 def test_compare_by_hand():
-    out = compare(kpis())
+    payload = "total_bits_per_item_excluding_dictionary"
+    out = compare(kpis(van={"mean_representation_bits_learnable": 250.0, payload: 320.0},
+                       dis={"mean_representation_bits_learnable": 200.0, payload: 240.0}))
+    # same items first: 100·(1 − 200/250) = 20 (the reversed ratio would give −25)
+    assert out["same_items_reduction_pct"] == pytest.approx(20.0, rel=1e-12)
+    # payload over every item: 100·(1 − 240/320) = 25
+    assert out["all_items_reduction_pct"] == pytest.approx(25.0, rel=1e-12)
     # 100·(1 − 100/300) = 66.67 (the reversed ratio, 1 − 300/100, would give −200)
     assert out["representation_length_reduction_pct"] == pytest.approx(200 / 3, rel=1e-12)
     # 100·(10/8 − 1) = 25 (the reversed ratio would give −20)
     assert out["semantic_impact_gain_pct"] == pytest.approx(25.0, rel=1e-12)
     # 100·(1 − 400/500) = 20 (reversed: −25)
     assert out["total_bits_reduction_pct"] == pytest.approx(20.0, rel=1e-12)
-    assert set(out) == {"representation_length_reduction_pct", "semantic_impact_gain_pct", "total_bits_reduction_pct"}
+    assert list(out)[:2] == ["same_items_reduction_pct", "all_items_reduction_pct"]  # the headline leads
+    assert set(out) == {"same_items_reduction_pct", "all_items_reduction_pct", "representation_length_reduction_pct",
+                        "semantic_impact_gain_pct", "total_bits_reduction_pct"}
+
+
+def test_compare_against_classical_and_break_even():
+    k = kpis(dis={"total_bits_per_item_excluding_dictionary": 300.0, "dictionary_bits": 50_000.0})
+    k["classical"] = {"total_bits_per_item": 800.0}
+    out = compare(k)
+    # 100·(1 − 400/800) = 50; break-even: 50,000 / (800 − 300) = 100 items
+    assert out["disentangled_vs_classical_total_pct"] == pytest.approx(50.0)
+    assert out["break_even_items"] == pytest.approx(100.0)
+    k["classical"] = {"total_bits_per_item": 250.0}  # payload alone above the baseline: never breaks even
+    out = compare(k)
+    assert out["break_even_items"] is None and out["disentangled_vs_classical_total_pct"] == pytest.approx(-60.0)
 
 
 def test_compare_when_disentangled_is_worse():
@@ -40,15 +60,17 @@ def test_compare_edges():
     assert compare({}) == {}
     assert compare({"vanilla": kpis()["vanilla"]}) == {}  # a missing scheme: no keys at all
     assert compare({"disentangled": kpis()["disentangled"], "classical": {"semantic_impact": 85.0}}) == {}
-    # vanilla ι = 0: no gain (no division by zero), the other two still reported
+    # vanilla ι = 0: no gain (no division by zero), the others still reported
     out = compare(kpis(van_iota=0.0))
     assert "semantic_impact_gain_pct" not in out
     assert out["representation_length_reduction_pct"] == pytest.approx(200 / 3)
     assert out["total_bits_reduction_pct"] == pytest.approx(20.0)
-    # no vanilla representation (None or 0 bits) or no disentangled one (None): nothing to compare
-    assert compare(kpis(van_bits=None)) == {}
-    assert compare(kpis(van_bits=0.0)) == {}
-    assert compare(kpis(dis_bits=None)) == {}
+    # a quantity missing on either side (None, or a vanilla 0) is left out; the others stay
+    for missing in (kpis(van_bits=None), kpis(van_bits=0.0), kpis(dis_bits=None)):
+        out = compare(missing)
+        assert "representation_length_reduction_pct" not in out
+        assert out["total_bits_reduction_pct"] == pytest.approx(20.0)
+    assert "same_items_reduction_pct" not in compare(kpis())  # no learnable-item means: no same-items claim
     # disentangled sending 0 bits is a value, not a missing one: a 100 % reduction
     assert compare(kpis(dis_bits=0.0))["representation_length_reduction_pct"] == pytest.approx(100.0)
 

@@ -190,9 +190,11 @@ def test_semantic_iota_with_several_packets_per_item_over_a_lossy_noisy_link(lan
     tr = sem["link"]
     assert (tr.packets, tr.transmissions, tr.delivered) == (n, tx, delivered) and tx > n and delivered
     assert tr.seconds == pytest.approx(sent_bits / 1e4, rel=1e-12)
-    assert sem["passed"].all()
+    # the link delivered: an item fails only where its Z was cut at the bit cap (which items that is depends on the
+    # null-space directions of a 300-item basis, so on the machine's threads)
+    assert np.array_equal(sem["passed"], ~sem["capped"]) and sem["passed"].mean() > 0.9
     tau = sem["bits"] * (sent_bits / sem["stream_bits"]) / 1e4 + sem["generation_seconds"]
-    assert sem["impact"] == pytest.approx(p / tau, rel=1e-9)
+    assert sem["impact"] == pytest.approx(np.where(sem["passed"], p / tau, 0.0), rel=1e-9)
 
 
 def test_an_undelivered_semantic_stream_zeroes_every_impact(language_16):
@@ -208,7 +210,9 @@ def test_iota_is_one_over_tau_when_every_item_fits_one_packet(language_16):
     lang, items = language_16
     sem, cfg = _send(lang, items, 0)  # defaults: 1,472-byte payload, error-free link
     assert (sem["generated_packets"] == 1).all()
-    assert sem["impact"] == pytest.approx(1 / (sem["bits"] / cfg.rate_bps + sem["generation_seconds"]), rel=1e-9)
+    assert np.array_equal(sem["passed"], ~sem["capped"]) and sem["passed"].mean() > 0.9  # see the test above
+    one_over_tau = 1 / (sem["bits"] / cfg.rate_bps + sem["generation_seconds"])
+    assert sem["impact"] == pytest.approx(np.where(sem["passed"], one_over_tau, 0.0), rel=1e-9)
     # docs/kpis.md: any 16×16 RGB item fits one packet, even uniform noise as PNG; 32×32 noise needs two
     assert len(encode_item(_noise(1, 16, 7).numpy()[0], "png", 30.0).payload) <= 1472
     assert 1472 < len(encode_item(_noise(1, 32, 7).numpy()[0], "best", 30.0).payload) <= 2 * 1472

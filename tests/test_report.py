@@ -24,27 +24,74 @@ from semready.errors import SemreadyError
 from semready.report import RUN_SECTIONS, SECTIONS, SWEEP_SECTIONS, build_report
 from tests.conftest import train_tiny
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver") or \
-    "/usr/bin/chromedriver"
+CHROMIUM, CHROMEDRIVER = (
+    shutil.which("chromium") or "/usr/bin/chromium",
+    shutil.which("chromedriver") or "/usr/bin/chromedriver",
+)
 # The shape `semready simulate` writes (fields of a real kpis.json; the simulation itself takes ~40 s here).
-KPIS = {"settings": {"data": "npz:x.npz", "items_sent": 60, "learnable_sent": 45, "fidelity_psnr_db": 30.0,
-                     "classical_codec": "png", "rate_bps": 1e6, "payload_bytes": 1472, "nested": {"x": 1}},
-        "classical": {"scheme": "classical", "items": 60, "semantic_items": 0, "classical_items": 60,
-                      "mean_representation_bits": None, "mean_classical_bits": 18352.5,
-                      "total_bits_per_item": 18352.5, "total_bits_per_item_excluding_dictionary": 18352.5,
-                      "semantic_impact": 84.91, "fidelity_pass_rate": 1.0, "mean_psnr_db": None},
-        "vanilla": {"scheme": "vanilla", "items": 60, "semantic_items": 60, "classical_items": 0,
-                    "mean_representation_bits": 5918.8, "total_bits_per_item": 112847.6,
-                    "total_bits_per_item_excluding_dictionary": 5918.8, "semantic_impact": 43.746,
-                    "fidelity_pass_rate": 0.225, "gamma_nats_per_item": 4659.7, "prequential_nats_per_item": 3071.3,
-                    "mean_psnr_db": 26.226, "dictionary_bits": 8554304},
-        "disentangled": {"scheme": "disentangled", "items": 60, "semantic_items": 45, "classical_items": 15,
-                         "mean_representation_bits": 5963.4, "total_bits_per_item": 5123.25,
-                         "total_bits_per_item_excluding_dictionary": 5940.3, "semantic_impact": 57.212,
-                         "fidelity_pass_rate": 0.95, "gamma_nats_per_item": 4898.2,
-                         "prequential_nats_per_item": 3058.4, "mean_psnr_db": 25.978, "dictionary_bits": 8541152},
-        "comparison": {"semantic_impact_gain_pct": 30.78, "total_bits_reduction_pct": 0.1266},
-        "version": 1}
+KPIS = {
+    "settings": {
+        "data": "npz:x.npz",
+        "items_sent": 60,
+        "learnable_sent": 45,
+        "fidelity_psnr_db": 30.0,
+        "classical_codec": "png",
+        "rate_bps": 1e6,
+        "payload_bytes": 1472,
+        "nested": {"x": 1},
+    },
+    "classical": {
+        "scheme": "classical",
+        "items": 60,
+        "semantic_items": 0,
+        "classical_items": 60,
+        "mean_representation_bits": None,
+        "mean_classical_bits": 18352.5,
+        "total_bits_per_item": 18352.5,
+        "total_bits_per_item_excluding_dictionary": 18352.5,
+        "semantic_impact": 84.91,
+        "fidelity_pass_rate": 1.0,
+        "semantic_cosine_pass_rate": 1.0,
+        "semantic_cluster_pass_rate": 1.0,
+        "mean_psnr_db": None,
+    },
+    "vanilla": {
+        "scheme": "vanilla",
+        "items": 60,
+        "semantic_items": 60,
+        "classical_items": 0,
+        "mean_representation_bits": 5918.8,
+        "total_bits_per_item": 112847.6,
+        "total_bits_per_item_excluding_dictionary": 5918.8,
+        "semantic_impact": 43.746,
+        "fidelity_pass_rate": 0.225,
+        "semantic_cosine_pass_rate": 1.0,
+        "semantic_cluster_pass_rate": 0.95,
+        "gamma_nats_per_item": 4659.7,
+        "prequential_nats_per_item": 3071.3,
+        "mean_psnr_db": 26.226,
+        "dictionary_bits": 8554304,
+    },
+    "disentangled": {
+        "scheme": "disentangled",
+        "items": 60,
+        "semantic_items": 45,
+        "classical_items": 15,
+        "mean_representation_bits": 5963.4,
+        "total_bits_per_item": 5123.25,
+        "total_bits_per_item_excluding_dictionary": 5940.3,
+        "semantic_impact": 57.212,
+        "fidelity_pass_rate": 0.95,
+        "semantic_cosine_pass_rate": 1.0,
+        "semantic_cluster_pass_rate": 0.9667,
+        "gamma_nats_per_item": 4898.2,
+        "prequential_nats_per_item": 3058.4,
+        "mean_psnr_db": 25.978,
+        "dictionary_bits": 8541152,
+    },
+    "comparison": {"semantic_impact_gain_pct": 30.78, "total_bits_reduction_pct": 0.1266},
+    "version": 1,
+}
 SCHEMES = ["classical", "vanilla", "disentangled"]
 PER_CLUSTER = 8  # build_report's default
 
@@ -74,6 +121,7 @@ class Node:
 
 class Dom(HTMLParser):
     """A stdlib-only DOM of the page, independent of the report's own code."""
+
     VOID = {"img", "meta", "link", "br", "hr", "input"}
 
     def __init__(self, page):
@@ -136,8 +184,17 @@ def full_dir(run_dir, tmp_path_factory):
 
 def test_a_run_report_shows_the_run_sections_only(run_dir):
     page = (run_dir / "report.html").read_text()
-    assert sections(page) == ["overview", "training", "clusters-over-time", "ranked-clusters", "learnability",
-                              "items", "embedding", "metrics", "kpis"]
+    assert sections(page) == [
+        "overview",
+        "training",
+        "clusters-over-time",
+        "ranked-clusters",
+        "learnability",
+        "items",
+        "embedding",
+        "metrics",
+        "kpis",
+    ]
     assert "not available" not in page and "reproduction" not in page
     assert not re.search(r"(https?:)?//[\w.-]+\.\w", page.replace("data:", "")), "an external URL"
     assert "<script" not in page
@@ -152,7 +209,7 @@ def test_a_run_report_shows_the_run_sections_only(run_dir):
     n_l = sum(r["split"] == "learnable" for r in samples)
     assert 0 < n_l < len(samples)
     assert f"{n_l} learnable, {len(samples) - n_l} memorizable of {len(samples)} items (learnability threshold" in page
-    metrics = page[page.index('<section id="metrics">'):page.index('<section id="kpis">')]
+    metrics = page[page.index('<section id="metrics">') : page.index('<section id="kpis">')]
     assert "cluster_head" in metrics and "ACC" in metrics
 
 
@@ -187,8 +244,9 @@ def test_thumbnails_are_captioned_with_id_score_and_cluster(run_dir, tiny_npz):
     assert {"id", "path"} <= set(samples[0])
     expected = _expected_thumbs(run_dir)
     blocks = list(root.find("section", id="items").all("div", "cluster"))
-    assert {int(b.attrs["data-cluster"]): len(list(b.all("figure", "thumb"))) for b in blocks} == \
-        {c: n for c, n in expected.items() if n}
+    assert {int(b.attrs["data-cluster"]): len(list(b.all("figure", "thumb"))) for b in blocks} == {
+        c: n for c, n in expected.items() if n
+    }
     pixels = np.load(tiny_npz)["x"]
     for block in blocks:
         c = int(block.attrs["data-cluster"])
@@ -196,7 +254,7 @@ def test_thumbnails_are_captioned_with_id_score_and_cluster(run_dir, tiny_npz):
         figs = list(block.all("figure", "thumb"))
         shown = [int(f.attrs["data-index"]) for f in figs]
         assert len(set(shown)) == len(shown)  # no item twice
-        top = shown[:min(PER_CLUSTER, len(members))]
+        top = shown[: min(PER_CLUSTER, len(members))]
         rest = [float(r["learnability"]) for r in members if int(r["index"]) not in top]
         assert all(float(samples[i]["learnability"]) >= max(rest, default=0) for i in top)
         for f in figs:
@@ -247,8 +305,9 @@ def test_mixed_clusters_and_their_learnable_share(run_dir, tmp_path):
     page = build_report(mixed).read_text()
     ranked = Dom(page).root.find("section", id="ranked-clusters").find("table")
     assert [th.content() for th in ranked.all("th")][4] == "learnable share"
-    cells = {int(tr.find("td").content()): [td.content() for td in tr.all("td")] for tr in ranked.all("tr")
-             if tr.find("td")}
+    cells = {
+        int(tr.find("td").content()): [td.content() for td in tr.all("td")] for tr in ranked.all("tr") if tr.find("td")
+    }
     assert cells[int(biggest["rank"])][4:] == ["0.250", "mixed"]
     assert "1 mixed cluster(s)" in page
     head = Dom(page).root.find("div", "cluster", **{"data-cluster": biggest["cluster"]}).find("h4").content()
@@ -268,11 +327,14 @@ def test_a_cluster_level_split_has_no_threshold(run_dir, tmp_path):
     n_l = sum(r["split"] == "learnable" for r in samples)
     assert n_l == sum(int(r["cluster"]) in split["learnable_clusters"] for r in samples)
     learn = page.split('<section id="learnability">')[1].split("</section>")[0]
-    assert f"{n_l} learnable, {len(samples) - n_l} memorizable of {len(samples)} items (policy cluster-budget: " \
-           f"whole clusters by confidence, learnable clusters {keep})" in learn
+    assert (
+        f"{n_l} learnable, {len(samples) - n_l} memorizable of {len(samples)} items (policy cluster-budget: "
+        f"whole clusters by confidence, learnable clusters {keep})" in learn
+    )
     overview = Dom(page).root.find("section", id="overview").find("table")
-    values = {tr.find("td").content(): [td.content() for td in tr.all("td")][1] for tr in overview.all("tr")
-              if tr.find("td")}
+    values = {
+        tr.find("td").content(): [td.content() for td in tr.all("td")][1] for tr in overview.all("tr") if tr.find("td")
+    }
     assert values["split.threshold"] == "–" and values["split.learnable_clusters"] == keep
 
 
@@ -365,9 +427,18 @@ def _chrome(tmp_path):
         pytest.skip(why)
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chrome-profile'}",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
@@ -402,10 +473,12 @@ def test_report_loads_in_headless_chromium(run_dir, tmp_path):
         assert any("control-error" in e["message"] for e in driver.get_log("browser"))
         # Control for the overlap check: two captions drawn on top of each other are seen as such.
         clash = tmp_path / "clash.html"
-        clash.write_text('<!DOCTYPE html><title>c</title><section id="items"><figure class="thumb" style="margin:0">'
-                         '<img src="data:," width=4 height=4><figcaption>one</figcaption></figure><figure '
-                         'class="thumb" style="margin:-1.2em 0 0"><img src="data:," width=4 height=4><figcaption>'
-                         'two</figcaption></figure></section>')
+        clash.write_text(
+            '<!DOCTYPE html><title>c</title><section id="items"><figure class="thumb" style="margin:0">'
+            '<img src="data:," width=4 height=4><figcaption>one</figcaption></figure><figure '
+            'class="thumb" style="margin:-1.2em 0 0"><img src="data:," width=4 height=4><figcaption>'
+            "two</figcaption></figure></section>"
+        )
         driver.get(clash.as_uri())
         assert driver.execute_script(OVERLAPS)[:2] == [2, 2]  # the captions and the figures
 
@@ -416,27 +489,34 @@ def test_report_loads_in_headless_chromium(run_dir, tmp_path):
         ids = driver.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)")
         assert ids == list(RUN_SECTIONS)
         broken = driver.execute_script(
-            "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt)")
+            "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt)"
+        )
         thumbs = sum(_expected_thumbs(run_dir).values())
         assert broken == [] and driver.execute_script("return document.images.length") == 5 + thumbs
         fetched = driver.execute_script(
-            "return performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:'))")
+            "return performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith('data:'))"
+        )
         assert fetched == []  # nothing loaded from anywhere
-        counts = driver.execute_script("return ['#items figure.thumb', '#items figure.thumb > img', "
-                                       "'#items figcaption'].map(q => document.querySelectorAll(q).length)")
+        counts = driver.execute_script(
+            "return ['#items figure.thumb', '#items figure.thumb > img', "
+            "'#items figcaption'].map(q => document.querySelectorAll(q).length)"
+        )
         assert counts == [thumbs] * 3 and thumbs > 0
         for width in (1200, 420):  # wide and phone-narrow: captions wrap in their own cell
             driver.set_window_size(width, 1000)
             n, overlapping, outside = driver.execute_script(OVERLAPS)
             assert (n, overlapping, outside) == (thumbs, 0, 0), width
-        shown = driver.execute_script("return document.querySelector('#items figure.thumb img')"
-                                      ".getBoundingClientRect().width")
+        shown = driver.execute_script(
+            "return document.querySelector('#items figure.thumb img').getBoundingClientRect().width"
+        )
         assert shown >= 48
         head = driver.execute_script(
-            "return [...document.querySelectorAll('#kpi-table thead th')].map(th => th.textContent)")
+            "return [...document.querySelectorAll('#kpi-table thead th')].map(th => th.textContent)"
+        )
         assert head == ["KPI", *SCHEMES]
         cells = driver.execute_script(
-            "return [...document.querySelectorAll('#kpi-table tbody tr')].map(tr => tr.querySelectorAll('td').length)")
+            "return [...document.querySelectorAll('#kpi-table tbody tr')].map(tr => tr.querySelectorAll('td').length)"
+        )
         assert len(cells) >= len(TABLE_COLUMNS) and set(cells) == {len(SCHEMES)}
     finally:
         driver.quit()

@@ -217,7 +217,9 @@ def simulate(
     scheme: Annotated[list[Scheme] | None, typer.Option("--scheme", help="all, classical, vanilla or "
                                                         "disentangled (repeatable)")] = None,
     fidelity: Annotated[float | None, typer.Option("--fidelity", help="PSNR target (dB) at the receiver")] = None,
-    codec: Annotated[Codec | None, typer.Option("--codec", help="classical codec")] = None,
+    codec: Annotated[Codec | None, typer.Option(
+        "--codec", help="classical codec: best (default: the smallest of png/jpeg/webp meeting --fidelity) | png "
+        "(lossless) | jpeg | webp | zlib | lzma")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="link rate R (bit/s)")] = None,
     payload: Annotated[int | None, typer.Option("--payload", help="packet payload (bytes)")] = None,
     packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,

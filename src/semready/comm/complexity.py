@@ -3,9 +3,9 @@
     Γ̂(L, ζ, Λ) = E_{θ~Λ}[ Σ_i −ln p_θ(Z_i | X_i) ]  +  β · KL(Λ ‖ ζ)        (nats)
 
 - θ is the language's probability model (:class:`~semready.comm.language.SemanticLanguage`): content-element
-  logits a (M) and per-element, per-coefficient log-scales ln b_{l,j} ((M + 1)×D, row M the pooled scales). Z_i is the representation the teacher sends for X_i,
-  so −ln p_θ(Z_i | X_i) is its code length in nats under θ; the sum runs over *held-out* items (not used to
-  build the language).
+  logits a (M) and per-element, per-coefficient log-scales ln b_{l,j} ((M + 1)×D; row M: the pooled scales).
+  Z_i is the representation the teacher sends for X_i, so −ln p_θ(Z_i | X_i) is its code length in nats under θ;
+  the sum runs over *held-out* items (not used to build the language).
 - Λ, the post-distribution: a Gaussian around the fitted θ̂ with the Laplace-approximation variances — 1/n for
   each ln b_{l,j} (the Fisher information of a Laplace log-scale is 1 per observation; n = the element's items
   plus the shrinkage weight, or all items for the pooled row) and 1/(n_l + 1) for each logit a_l.
@@ -161,10 +161,10 @@ def initial_language(shape: tuple[int, int, int], n_clusters: int,
         A language built on no items.
     """
     d = int(np.prod(shape))
-    return SemanticLanguage(torch.full((n_clusters + 1, d), 127.5), torch.eye(d), torch.zeros(n_clusters + 1, 0, 0),
-                            torch.zeros(n_clusters + 1, dtype=torch.int64), torch.full((n_clusters + 1, d), math.log(B0)),
-                            torch.full((n_clusters,), -math.log(n_clusters)), torch.zeros(n_clusters), shape,
-                            fidelity_psnr_db, 0, "nothing")
+    m = n_clusters
+    return SemanticLanguage(torch.full((m + 1, d), 127.5), torch.eye(d), torch.zeros(m + 1, 0, 0),
+                            torch.zeros(m + 1, dtype=torch.int64), torch.full((m + 1, d), math.log(B0)),
+                            torch.full((m,), -math.log(m)), torch.zeros(m), shape, fidelity_psnr_db, 0, "nothing")
 
 
 def prequential_code_length(images: torch.Tensor, clusters: np.ndarray, n_clusters: int, fidelity_psnr_db: float,

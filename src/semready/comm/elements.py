@@ -65,27 +65,6 @@ def code_bits(coeffs: torch.Tensor, scales: torch.Tensor, step: float, q_max: in
     return float(-laplace_log2_pmf(q, scales.double() / step, q_max).sum())
 
 
-def code_bits(coeffs: torch.Tensor, scales: torch.Tensor, step: float, q_max: int) -> float:
-    """Bits of coefficients quantised at ``step`` under quantised-Laplace models of the given scales.
-
-    Args:
-        coeffs: float N×K (pixel units).
-        scales: Laplace scales, float (K,) (pixel units).
-        step: the quantiser step Δ.
-        q_max: the largest symbol magnitude.
-
-    Returns:
-        The total code length in bits.
-
-    >>> round(code_bits(torch.zeros(3, 2), torch.tensor([0.01, 0.01]), 1.0, 10), 3)
-    0.0
-    """
-    if coeffs.numel() == 0:
-        return 0.0
-    q = torch.round(coeffs.double() / step)
-    return float(-laplace_log2_pmf(q, scales.double() / step, q_max).sum())
-
-
 def principal_axes(a: torch.Tensor) -> torch.Tensor:
     """The principal axes (uncentred) of the rows of ``a``, most variance first: a K×K orthonormal matrix.
 
@@ -181,20 +160,20 @@ def element_axes(coeffs: torch.Tensor, clusters: np.ndarray, n_clusters: int, ma
     chosen: list[torch.Tensor] = []
     spans = torch.zeros(n_clusters + 1, dtype=torch.int64)
     scales = pooled.repeat(n_clusters + 1, 1)
-    for l in range(n_clusters):
-        c = coeffs[cl == l]
+    for el in range(n_clusters):
+        c = coeffs[cl == el]
         candidates = tuple(k for k in SPANS if k <= min(top, len(c) // 2))
         k, w = 0, torch.zeros(0, 0)
         if len(candidates) > 1:
             k, w, _ = choose_span(c[:, :top], pooled[:top], step, q_max, candidates)
-        spans[l] = k
+        spans[el] = k
         chosen.append(w)
         rotated = c[:, :k] @ w.T
-        scales[l] = torch.cat([laplace_scales(rotated), shrunk_scales(c[:, k:], pooled[k:])])
+        scales[el] = torch.cat([laplace_scales(rotated), shrunk_scales(c[:, k:], pooled[k:])])
     width = int(spans.max())
     axes = torch.zeros(n_clusters + 1, width, width)
-    for l, w in enumerate(chosen):
-        axes[l, :len(w), :len(w)] = w
+    for el, w in enumerate(chosen):
+        axes[el, :len(w), :len(w)] = w
     return axes, spans, scales.log()
 
 

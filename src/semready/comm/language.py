@@ -16,8 +16,9 @@ regenerates the item well enough (docs/kpis.md).
 
 Probability model θ (what Γ's Λ and ζ are over; fitted on the language's own items only):
 π = softmax(a) over content elements, and per element and coefficient Laplace scales b_{l,j} in pixel units (the
-re-oriented ones fitted on the element's items, the others shrunk toward the pooled scales); q_j ~ QuantizedLaplace(0, b_{l,j} / Δ_s); s and k uniform
-over their ranges. :mod:`semready.comm.entropy` turns these models into real range-coded bitstreams;
+re-oriented ones fitted on the element's items, the others shrunk toward the pooled scales);
+q_j ~ QuantizedLaplace(0, b_{l,j} / Δ_s); s and k uniform over their ranges. :mod:`semready.comm.entropy` turns
+these models into real range-coded bitstreams;
 :mod:`semready.comm.complexity` estimates the language's complexity Γ̂.
 """
 
@@ -322,7 +323,7 @@ class SemanticLanguage:
         import lzma
 
         rows = self.n_values if coded_values is None else int(coded_values)
-        parts = [self.means, *(self.axes[l, :k, :k] for l, k in enumerate(self.spans.tolist())),
+        parts = [self.means, *(self.axes[e, :k, :k] for e, k in enumerate(self.spans.tolist())),
                  self.basis[:rows], self.log_scales, self.logits]
         raw = b"".join(p.to(torch.float16).numpy().tobytes() for p in parts)
         return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])

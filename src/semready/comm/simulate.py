@@ -63,6 +63,38 @@ def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return samples["cluster"], samples["learnable"]
 
 
+def language_mask(n: int, language_fraction: float, seed: int) -> np.ndarray:
+    """Which of a run's N items build the languages (a seeded share); the others are sent.
+
+    Args:
+        n: the run's stream length.
+        language_fraction: ``comm.language_fraction``.
+        seed: the run's ``train.seed``.
+
+    Returns:
+        bool (N,), at least one item true.
+
+    >>> int(language_mask(10, 0.3, 0).sum())
+    3
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    in_fit = np.zeros(n, dtype=bool)
+    in_fit[order[:max(1, round(language_fraction * n))]] = True
+    return in_fit
+
+
+def run_items(run_dir: str | Path) -> Items:
+    """A trained run's own stream as :class:`Items`: images, content elements and split from samples.csv.
+
+    Args:
+        run_dir: the run directory.
+
+    Returns:
+        The items, in stream order.
+    """
+    return _run_items(Path(run_dir), RunDir(run_dir).read_config())
+
+
 def _run_items(run_dir: Path, cfg) -> Items:
     clusters, learnable = run_split(run_dir)
     data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))
@@ -106,10 +138,7 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     comm = comm_config(cfg.comm, overrides)
     schemes = check_schemes(list(schemes or ["all"]))
     own = _run_items(run_dir, cfg)
-    n = len(own)
-    order = np.random.default_rng(cfg.train.seed).permutation(n)
-    in_fit = np.zeros(n, dtype=bool)
-    in_fit[order[:max(1, round(comm.language_fraction * n))]] = True
+    in_fit = language_mask(len(own), comm.language_fraction, cfg.train.seed)
     fit = own.subset(in_fit)
     if spec is None or spec == cfg.data.spec:
         stream, spec = own.subset(~in_fit), cfg.data.spec
@@ -139,7 +168,8 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     return kpis
 
 
-TABLE_COLUMNS = (("mean |Z_i| (bits)", "mean_representation_bits", ".0f"),
+TABLE_COLUMNS = (("mean |Z_i| on X_l (bits)", "mean_representation_bits_learnable", ".0f"),
+                 ("mean |Z_i| (bits)", "mean_representation_bits", ".0f"),
                  ("total bits/item", "total_bits_per_item", ".0f"),
                  ("total excl. dictionary", "total_bits_per_item_excluding_dictionary", ".0f"),
                  ("ι (pkt/(rep·s))", "semantic_impact", ".1f"), ("fidelity pass", "fidelity_pass_rate", ".3f"),

@@ -132,17 +132,20 @@ def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.nd
         link: the link (its error draws advance).
 
     Returns:
-        Per item, each (N,): ``bits``, ``stripped_bits``, ``psnr``, ``impact``, ``seconds``, ``passed``.
+        Per item, each (N,): ``bits``, ``stripped_bits``, ``psnr``, ``impact``, ``seconds``, ``passed``,
+        ``delivered``; and ``received``, the decoded items (uint8 N×C×H×W).
     """
     n = len(items)
     out = {k: np.zeros(n) for k in ("bits", "stripped_bits", "psnr", "impact", "seconds")}
     shape = tuple(items.images.shape[1:])
     arr = items.images.numpy()
     delivered = np.ones(n, dtype=bool)
+    received = torch.empty_like(items.images)
     for i in range(n):
         enc = encode_item(arr[i], cfg.classical_codec, cfg.fidelity_psnr_db)
         tr = link.send(enc.bits)
         back = decode_item(enc, shape)
+        received[i] = torch.from_numpy(back)
         out["bits"][i], out["stripped_bits"][i] = enc.bits, 8 * enc.header_stripped_bytes
         out["seconds"][i] = tr.seconds
         out["psnr"][i] = float(psnr_db(torch.from_numpy(back)[None], items.images[i:i + 1])[0])
@@ -151,6 +154,7 @@ def send_classical(items: Items, cfg: CommConfig, link: Link) -> dict[str, np.nd
         delivered[i] = tr.delivered
     out["passed"] = delivered & (out["psnr"] >= cfg.fidelity_psnr_db)
     out["impact"] = np.where(delivered, out["impact"], 0.0)
+    out["delivered"], out["received"] = delivered, received
     return out
 
 
@@ -213,8 +217,9 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
 
     Returns:
         ``rep``, ``stream_bits``, ``link`` (the :class:`~semready.comm.link.Transfer`), ``generation_seconds``
-        (per item), and per item, each (N,): ``bits`` (|Z_i|), ``information_bits``, ``psnr``, ``passed``,
-        ``capped``, ``impact``, ``generated_packets``.
+        (per item), ``received`` (the regenerated items, uint8 N×C×H×W), and per item, each (N,): ``bits``
+        (|Z_i|), ``information_bits``, ``psnr``, ``passed``, ``delivered``, ``capped``, ``impact``,
+        ``generated_packets``.
     """
     stream, rep, capped = Transmitter(lang, cfg.bit_cap).speak(items)
     tr = link.send(stream.bits)
@@ -240,11 +245,12 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
     impact = semantic_impact(generated, passed, bits, cfg.rate_bps, gen_seconds, resend)
     return {"rep": rep, "stream_bits": stream.bits, "bits": bits, "information_bits": info, "psnr": psnr,
             "passed": passed, "capped": capped, "impact": impact, "generation_seconds": gen_seconds,
-            "link": tr, "generated_packets": generated}
+            "link": tr, "generated_packets": generated, "received": torch.from_numpy(regen_imgs),
+            "delivered": np.full(len(items), tr.delivered)}
 
 
-def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: CommConfig, seed: int = 0
-               ) -> tuple[dict, dict[str, np.ndarray], SemanticLanguage | None]:
+def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: CommConfig, seed: int = 0,
+               judge=None) -> tuple[dict, dict[str, np.ndarray], SemanticLanguage | None]:
     """One scheme on a stream: build its language, send every item, measure the KPIs.
 
     Args:
@@ -254,9 +260,13 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
         n_clusters: M, the teacher's clusters.
         cfg: the comm settings.
         seed: seeds the link's errors and Γ̂'s draws.
+        judge: semantic fidelity (:class:`~semready.comm.semantic.SemanticJudge`), called as
+            ``judge(originals, received)`` on every item; None skips it.
 
     Returns:
-        (summary KPIs, per-item table of (N,) arrays, the language; None for ``classical``).
+        (summary KPIs, per-item table of (N,) arrays, the language; None for ``classical``). The summary's
+        ``mean_representation_bits_learnable`` is mean |Z_i| over the stream's learnable items sent semantically
+        — the items every semantic scheme sends, so schemes compare on the same items there.
 
     >>> g = torch.Generator().manual_seed(0)
     >>> images = torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8, generator=g)
@@ -276,16 +286,20 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
                      "classical_items": int(n - semantic.sum())}
     lang = None
     dictionary_bits, link_seconds = 0, 0.0
+    received, delivered = torch.empty_like(stream.images), np.ones(n, dtype=bool)
     if scheme != "classical":  # built even when no item of this stream needs it: X_l must be able to speak
         lang = build_language(scheme, fit, n_clusters, cfg)
     if semantic.any():
         sem = send_semantic(lang, stream.subset(semantic), cfg, link)
         for key in ("bits", "psnr", "passed", "impact"):
             table[key][semantic] = sem[key]
+        received[torch.from_numpy(semantic)], delivered[semantic] = sem["received"], sem["delivered"]
+        same = semantic & stream.learnable
         dictionary_bits = 8 * len(lang.dictionary_bytes(int(sem["rep"].k.max(initial=0))))
         link_seconds += sem["link"].seconds
         summary.update({
             "mean_representation_bits": float(sem["bits"].mean()),
+            "mean_representation_bits_learnable": float(table["bits"][same].mean()) if same.any() else None,
             "mean_representation_information_bits": float(sem["information_bits"].mean()),
             "semantic_stream_bits": sem["stream_bits"], "capped_items": int(sem["capped"].sum()),
             "generation_seconds_per_item": sem["generation_seconds"],
@@ -302,11 +316,12 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
         summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
                                                cfg.prequential_chunks, seed, cfg.bit_cap, cfg.element_span_max))
     else:
-        summary["mean_representation_bits"] = None
+        summary["mean_representation_bits"] = summary["mean_representation_bits_learnable"] = None
     if (~semantic).any():
         cls = send_classical(stream.subset(~semantic), cfg, link)
         for key in ("bits", "psnr", "passed", "impact"):
             table[key][~semantic] = cls[key]
+        received[torch.from_numpy(~semantic)], delivered[~semantic] = cls["received"], cls["delivered"]
         link_seconds += float(cls["seconds"].sum())
         summary.update({"mean_classical_bits": float(cls["bits"].mean()),
                         "mean_classical_header_stripped_bits": float(cls["stripped_bits"].mean())})
@@ -319,4 +334,11 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
         "mean_psnr_db": finite_mean(table["psnr"]),
         "link_seconds": link_seconds,
     })
+    if judge is not None:  # an item the link lost fails semantic fidelity too
+        verdict = judge(stream.images, received)
+        verdict["semantic_cosine_pass"] = verdict["semantic_cosine_pass"] & delivered
+        verdict["semantic_cluster_pass"] = verdict["semantic_cluster_pass"] & delivered
+        table.update(verdict)
+        for key in ("semantic_cosine_pass", "semantic_cluster_pass"):
+            summary[f"{key}_rate"] = float(verdict[key].mean()) if n else 0.0
     return summary, table, lang

@@ -16,6 +16,7 @@ from semready.rundir import SweepDir
 
 STYLE = {"classical": ("tab:gray", "s", "Classical"), "vanilla": ("tab:red", "o", "Vanilla semantic"),
          "disentangled": ("tab:blue", "^", "Disentangled (ours)")}
+CONTROL_STYLE = {"untrained teacher": "tab:orange", "no teacher (pixel)": "tab:green", "random split": "tab:purple"}
 
 
 def _plot(out: Path, stem: str, rows, schemes, key: str, ylabel: str, title: str, extra=None) -> list[str]:
@@ -57,6 +58,14 @@ def write_figures(out: Path, rows: list[dict[str, Any]]) -> list[str]:
     Returns:
         The file names written.
     """
+    def controls(key):  # the disentangled scheme under each control split, thin dotted lines
+        def draw(ax):
+            for name, color in CONTROL_STYLE.items():
+                x, m, _ = by_level(rows, f"disentangled | {name}", key)
+                if len(x):
+                    ax.plot(x, m, ls=":", lw=1.2, marker=".", color=color, label=f"control: {name}")
+        return draw
+
     def dictionary_free(ax):  # the totals without the one-time dictionary, dashed
         for scheme in ("vanilla", "disentangled"):
             x, m, _ = by_level(rows, scheme, "total_bits_per_item_excluding_dictionary")
@@ -64,9 +73,11 @@ def write_figures(out: Path, rows: list[dict[str, Any]]) -> list[str]:
                 ax.plot(x, m, ls="--", color=STYLE[scheme][0], label=f"{STYLE[scheme][2]}, without dictionary")
 
     return (_plot(out, "fig2_representation_length", rows, ("vanilla", "disentangled"), "mean_representation_bits",
-                  "Average representation length |Z_i| (bits)", "Fig. 2: |Z_i| of semantically sent items")
+                  "Average representation length |Z_i| (bits)", "Fig. 2: |Z_i| of semantically sent items",
+                  controls("mean_representation_bits"))
             + _plot(out, "fig3_semantic_impact", rows, ("classical", "vanilla", "disentangled"), "semantic_impact",
-                    "Semantic impact (packets/(representation·s))", "Fig. 3: semantic impact, all items")
+                    "Semantic impact (packets/(representation·s))", "Fig. 3: semantic impact, all items",
+                    controls("semantic_impact"))
             + _plot(out, "fig2_total_bits_per_item", rows, ("classical", "vanilla", "disentangled"),
                     "total_bits_per_item", "Total bits per item (all items, dictionary amortised)",
                     "The honest total (not in the paper)", dictionary_free))
@@ -149,6 +160,28 @@ def family_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def control_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's controls table: the same-items and all-items reductions of the teacher's split beside the
+    untrained-teacher, no-teacher and random-split controls (mean ± std over levels × seeds, and at the top level)."""
+    levels = level_names(rows)
+    lines = ["## Beside its controls (same language items, same sent items)", "",
+             "Same-items: mean |Z_i| over X_l, which vanilla and disentangled both send semantically — only the "
+             "language differs. All-items: payload bits per item over every item, no dictionary. Each control "
+             "splits at the teacher's X_l size and is compared with its own vanilla (docs/kpis.md).", "",
+             "| split | same-items \|Z\| reduction | at the highest level | all-items reduction | "
+             "at the highest level |", "|---|---|---|---|---|"]
+    for name in ("disentangled", *(f"disentangled | {c}" for c in CONTROL_STYLE)):
+        sel = [r for r in rows if r["scheme"] == name]
+        if not sel:
+            continue
+        top = [r for r in sel if r["level"] == levels[-1]] if levels else []
+        label = "teacher (ours)" if name == "disentangled" else name.split(" | ")[1]
+        cells = [_ms(part, key, ".1f") for key in ("same_items_reduction_pct", "all_items_reduction_pct")
+                 for part in (sel, top)]
+        lines.append(f"| {label} | " + " | ".join(f"{c} %" for c in cells) + " |")
+    return lines
+
+
 def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], figures: list[str]
                  ) -> dict[str, Any]:
     """Write ``out/report.md``: settings, headline table, the paper's shapes checked, per-level table, the split
@@ -177,7 +210,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
              "Definitions: content complexity H_c = h_b(ρ) + (1 − ρ)·H(p) + ρ·H(q), q the semantic-poor items' "
              "content elements (a noise or scrambled item its own, the rare items of one unseen element together; "
              "H(q) = ln N_m without rare groups; docs/protocol.md §3); |Z_i|, ι, fidelity and Γ̂ as in docs/kpis.md "
-             "(real range-coded bitstreams, PNG classical path, PSNR target at the receiver). Where the paper is "
+             "(real range-coded bitstreams, the classical codec of comm.classical_codec — by default `best`, the "
+             "smallest of PNG/JPEG/WebP meeting the target —, PSNR target at the receiver). Where the paper is "
              "silent we chose, and docs/kpis.md says how.", "",
              "## Headline", "", "| quantity | ours (mean ± std over levels × seeds) | ours, highest level | paper |",
              "|---|---|---|---|"]
@@ -203,7 +237,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
                          f"{r0['rho']} | {scheme} | {_ms(sel, 'mean_representation_bits')} | "
                          f"{_ms(sel, 'total_bits_per_item')} | {_ms(sel, 'semantic_impact', '.1f')} | "
                          f"{_ms(sel, 'fidelity_pass_rate', '.3f')} |")
-    lines += ["", *split_lines(rows), "", *family_lines(rows)]
+    lines += ["", *control_lines(rows), "", *split_lines(rows), "", *family_lines(rows)]
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures if f.endswith(".png")]
     lines += ["", "Data: `results.csv` (one row per level, seed and scheme); per job: `jobs/<level>_s<seed>/`."]
     io.write_text(SweepDir(out).report_md, "\n".join(lines) + "\n")

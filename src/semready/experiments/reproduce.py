@@ -34,8 +34,12 @@ FAMILY_ORDER = ("clean", "noise", "scrambled", "rare")  # semready.data.inject's
 SPLIT_KEYS = ("score", "policy", "value", "threshold")  # what train() returns about the split it wrote
 KPI_COLUMNS = ["mean_representation_bits", "total_bits_per_item", "total_bits_per_item_excluding_dictionary",
                "semantic_impact", "fidelity_pass_rate", "gamma_nats_per_item", "semantic_items", "classical_items"]
+HEAD_COLUMNS = ["same_items_reduction_pct", "all_items_reduction_pct"]  # on the disentangled (and control) rows
+# the controls every job runs beside the teacher (semready.experiments.controls); each adds a results.csv row whose
+# scheme is "disentangled | <control>" (its disentangled scheme; the comparison is against its own vanilla)
+SWEEP_CONTROLS = ("untrained teacher", "no teacher (pixel)", "random split")
 RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "unseen", "rho", "items", "seed", "clusters",
-                  "scheme", *KPI_COLUMNS, *[f"mean_bits_{f}" for f in FAMILY_ORDER],
+                  "scheme", *KPI_COLUMNS, *HEAD_COLUMNS, *[f"mean_bits_{f}" for f in FAMILY_ORDER],
                   *[f"fidelity_pass_rate_{f}" for f in FAMILY_ORDER], *[f"split_{k}" for k in SPLIT_KEYS],
                   "poor_memorizable_share", "clean_learnable_share", *[f"memorizable_share_{f}" for f in FAMILY_ORDER],
                   "teacher_epochs", "job_seconds"]
@@ -134,13 +138,16 @@ def run_job(job_dir: str, plan: dict[str, Any]) -> dict[str, Any]:
 
     Returns:
         The job's result (what job.json holds): the plan, level, seed, content complexity, M, the split's score,
-        policy, value and threshold, KPIs (overall and per family), split shares per family, timings.
+        policy, value and threshold, KPIs (overall and per family), the controls (``SWEEP_CONTROLS``: vanilla and
+        disentangled on the same items with an untrained teacher, no teacher, a random split of the same size),
+        split shares per family, timings.
     """
     import torch
 
     from semready.comm.simulate import run_split, simulate
     from semready.data import load_data
     from semready.data.mixtures import Level, build_mixture, pool_content
+    from semready.experiments.controls import run_controls
     from semready.pipeline import train
 
     torch.set_num_threads(1)
@@ -157,11 +164,13 @@ def run_job(job_dir: str, plan: dict[str, Any]) -> dict[str, Any]:
     cfg = job_config(plan, f"npz:{stream_file}")
     trained = train(run.path, cfg, progress=False)
     kpis = simulate(run.path)
+    controls = run_controls(run.path, cfg.comm, plan["seed"], elements=False, names=SWEEP_CONTROLS)
     memorizable = ~run_split(run.path)[1]
     poor = stream.family != "clean"
     result = {"plan": plan, "level": asdict(lvl), "seed": plan["seed"],
               "content_complexity_nats": stream.complexity, "clusters": cfg.model.clusters,
               "split": {k: trained.get(k) for k in SPLIT_KEYS}, "teacher_epochs": trained["epochs"], "kpis": kpis,
+              "controls": controls["split_controls"],
               "family_items": {f: int((stream.family == f).sum()) for f in FAMILY_ORDER},
               "memorizable_share": memorizable_by_family(memorizable, stream.family),
               "per_family": per_family_kpis(run.read_kpi_item_rows(), stream.family),
@@ -183,15 +192,17 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows = []
     lv = job["level"]
-    for scheme in SCHEMES:
-        k = job["kpis"].get(scheme)
+    head = job["kpis"].get("comparison", {})
+    runs = [(s, job["kpis"].get(s), head if s == "disentangled" else {}) for s in SCHEMES]
+    runs += [(f"disentangled | {name}", c["disentangled"], c) for name, c in job.get("controls", {}).items()]
+    for scheme, k, comparison in runs:
         if k is None:
             continue
         fam = job["per_family"].get(scheme, {})
         rows.append({"level": lv["name"], "content_complexity_nats": job["content_complexity_nats"],
                      "elements": lv["elements"], "unseen": lv["unseen"], "rho": lv["rho"], "items": lv["items"],
                      "seed": job["seed"], "clusters": job["clusters"], "scheme": scheme,
-                     **{c: k.get(c) for c in KPI_COLUMNS},
+                     **{c: k.get(c) for c in KPI_COLUMNS}, **{c: comparison.get(c) for c in HEAD_COLUMNS},
                      **{f"mean_bits_{f}": fam.get(f, {}).get("mean_bits") for f in FAMILY_ORDER},
                      **{f"fidelity_pass_rate_{f}": fam.get(f, {}).get("pass_rate") for f in FAMILY_ORDER},
                      **{f"split_{s}": job["split"][s] for s in SPLIT_KEYS},
@@ -299,7 +310,7 @@ def reproduce(out: str | Path, *, preset: str = "quick", seeds: int = 3, items: 
     train_defaults, scale_clusters = sweep_defaults(config, minutes)
     plans = {(lv.name, seed): {"level": asdict(lv), "seed": seed, "content": list(content), "image_size": image_size,
                                "preset": preset, "config_file": config, "train": train_defaults,
-                               "clusters": lv.elements if scale_clusters else None}
+                               "clusters": lv.elements if scale_clusters else None, "controls": list(SWEEP_CONTROLS)}
              for lv in planned for seed in range(seeds)}
     _check_teachers([plans[(lv.name, 0)] for lv in planned])  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
