@@ -82,8 +82,10 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
         assert not exc.code, capsys.readouterr().err
     with open(out / "results.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 2 * 3 and {r["scheme"] for r in rows} == {"classical", "vanilla", "disentangled"}
+    controls = {f"disentangled | {c}" for c in ("untrained teacher", "no teacher (pixel)", "random split")}
+    assert len(rows) == 2 * 6 and {r["scheme"] for r in rows} == {"classical", "vanilla", "disentangled"} | controls
     assert all(0 <= float(r["fidelity_pass_rate"]) <= 1 for r in rows)
+    check_same_items_headline(out, rows)
     assert all(float(r["fidelity_pass_rate"]) == 1.0 for r in rows if r["scheme"] == "classical")  # best: PNG at worst
     assert len({r["content_complexity_nats"] for r in rows}) == 2
     for stem in ("fig2_representation_length", "fig3_semantic_impact", "fig2_total_bits_per_item"):
@@ -121,6 +123,33 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
     check_families_and_split(out, rows, report, summary)
     main(args)  # finished jobs are skipped
     assert json.loads((out / "summary.json").read_text())["jobs_skipped"] == 2
+
+
+def check_same_items_headline(out, rows):
+    """The same-items reduction of each job, recomputed from its kpis_items.csv and samples.csv; controls present."""
+    for job_dir in sorted((out / "jobs").iterdir()):
+        job = json.loads((job_dir / "job.json").read_text())
+        with open(job_dir / "run" / "samples.csv") as fh:
+            learnable = {int(s["index"]) for s in csv.DictReader(fh) if s["split"] == "learnable"}
+        with open(job_dir / "run" / "kpis_items.csv") as fh:
+            items = list(csv.DictReader(fh))
+        mean = {}
+        for scheme in ("vanilla", "disentangled"):  # |Z_i| over the learnable items both send semantically
+            bits = [float(it["bits"]) for it in items if it["scheme"] == scheme and int(it["index"]) in learnable]
+            mean[scheme] = sum(bits) / len(bits)
+        expected = 100 * (1 - mean["disentangled"] / mean["vanilla"])
+        row = next(r for r in rows if r["level"] == job["level"]["name"] and r["scheme"] == "disentangled")
+        assert float(row["same_items_reduction_pct"]) == pytest.approx(expected, rel=1e-6)
+        assert job["kpis"]["comparison"]["same_items_reduction_pct"] == pytest.approx(expected, rel=1e-6)
+        for name, control in job["controls"].items():  # each control: the same item count split, its own vanilla
+            r = next(r for r in rows if r["level"] == job["level"]["name"] and r["scheme"] == f"disentangled | {name}")
+            bits = control["disentangled"]["mean_representation_bits"]
+            assert float(r["mean_representation_bits"]) == pytest.approx(bits)
+            assert float(r["same_items_reduction_pct"]) == pytest.approx(control["same_items_reduction_pct"])
+    report = (out / "report.md").read_text()
+    assert "## Beside its controls" in report and "| random split |" in report
+    shares = [float(r["multi_packet_share"]) for r in rows if r["multi_packet_share"] != ""]
+    assert shares and ("is just 1/τ_i" in report) == (max(shares) == 0)  # 16×16: every regeneration fits a packet
 
 
 def check_families_and_split(out, rows, report, summary):

@@ -304,6 +304,8 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
             "semantic_stream_bits": sem["stream_bits"], "capped_items": int(sem["capped"].sum()),
             "generation_seconds_per_item": sem["generation_seconds"],
             "semantic_impact_semantic_items": float(sem["impact"].mean()),
+            # P_i > 1 anywhere? if not, ι_i = 1/τ_i for every semantic item (docs/kpis.md)
+            "multi_packet_share": float((sem["generated_packets"] > 1).mean()),
             "language_items": lang.n_items, "dictionary_bits": dictionary_bits,
             **language_complexity(lang, sem["rep"], cfg.beta, cfg.gamma_samples, seed),
         })

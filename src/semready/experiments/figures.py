@@ -160,6 +160,19 @@ def family_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def impact_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Whether ι measured anything beyond 1/τ: the share of semantic items whose regeneration needs > 1 packet."""
+    shares = [float(r["multi_packet_share"]) for r in rows if r.get("multi_packet_share") not in (None, "")]
+    if not shares:
+        return []
+    if max(shares) == 0:
+        return ["Semantic impact: every regenerated item fits one packet here (P_i = 1), so a semantic item's ι is "
+                "just 1/τ_i — Fig. 3 re-plots |Z_i| and the generation time; it measures nothing of its own at this "
+                "item size (docs/kpis.md)."]
+    return [f"Semantic impact: {100 * max(shares):.1f} % of semantic items (at most, over jobs) regenerate into more "
+            "than one packet, so ι is not just 1/τ here."]
+
+
 def control_lines(rows: list[dict[str, Any]]) -> list[str]:
     """report.md's controls table: the same-items and all-items reductions of the teacher's split beside the
     untrained-teacher, no-teacher and random-split controls (mean ± std over levels × seeds, and at the top level)."""
@@ -168,7 +181,7 @@ def control_lines(rows: list[dict[str, Any]]) -> list[str]:
              "Same-items: mean |Z_i| over X_l, which vanilla and disentangled both send semantically — only the "
              "language differs. All-items: payload bits per item over every item, no dictionary. Each control "
              "splits at the teacher's X_l size and is compared with its own vanilla (docs/kpis.md).", "",
-             "| split | same-items \|Z\| reduction | at the highest level | all-items reduction | "
+             "| split | same-items \\|Z\\| reduction | at the highest level | all-items reduction | "
              "at the highest level |", "|---|---|---|---|---|"]
     for name in ("disentangled", *(f"disentangled | {c}" for c in CONTROL_STYLE)):
         sel = [r for r in rows if r["scheme"] == name]
@@ -237,7 +250,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any],
                          f"{r0['rho']} | {scheme} | {_ms(sel, 'mean_representation_bits')} | "
                          f"{_ms(sel, 'total_bits_per_item')} | {_ms(sel, 'semantic_impact', '.1f')} | "
                          f"{_ms(sel, 'fidelity_pass_rate', '.3f')} |")
-    lines += ["", *control_lines(rows), "", *split_lines(rows), "", *family_lines(rows)]
+    lines += ["", *control_lines(rows), "", *impact_lines(rows), "", *split_lines(rows), "", *family_lines(rows)]
     lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures if f.endswith(".png")]
     lines += ["", "Data: `results.csv` (one row per level, seed and scheme); per job: `jobs/<level>_s<seed>/`."]
     io.write_text(SweepDir(out).report_md, "\n".join(lines) + "\n")

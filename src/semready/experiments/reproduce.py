@@ -33,7 +33,8 @@ from semready.rundir import SweepDir
 FAMILY_ORDER = ("clean", "noise", "scrambled", "rare")  # semready.data.inject's CLEAN and FAMILIES
 SPLIT_KEYS = ("score", "policy", "value", "threshold")  # what train() returns about the split it wrote
 KPI_COLUMNS = ["mean_representation_bits", "total_bits_per_item", "total_bits_per_item_excluding_dictionary",
-               "semantic_impact", "fidelity_pass_rate", "gamma_nats_per_item", "semantic_items", "classical_items"]
+               "semantic_impact", "fidelity_pass_rate", "gamma_nats_per_item", "semantic_items", "classical_items",
+               "multi_packet_share"]
 HEAD_COLUMNS = ["same_items_reduction_pct", "all_items_reduction_pct"]  # on the disentangled (and control) rows
 # the controls every job runs beside the teacher (semready.experiments.controls); each adds a results.csv row whose
 # scheme is "disentangled | <control>" (its disentangled scheme; the comparison is against its own vanilla)
