@@ -50,22 +50,33 @@ def build_stream(data_dir: Path, fraction: float, seed: int, image_size: int, wo
 
 
 def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: float = 3.0, seed: int = 0,
-                         image_size: int = 16, work_dir: str | Path = "benchmarks/results/semcom_run"
-                         ) -> dict[str, Any]:
+                         image_size: int = 16, work_dir: str | Path = "benchmarks/results/semcom_run",
+                         reuse: bool = False) -> dict[str, Any]:
     data_dir = Path(data_dir)
     if not (data_dir / "cifar10_test.npz").is_file():
         raise SemreadyError(f"benchmark data {data_dir / 'cifar10_test.npz'} not found: pass --data-dir pointing "
                             "at shared/data")
     t0 = time.perf_counter()
     work = Path(work_dir)
-    shutil.rmtree(work, ignore_errors=True)
-    stream_path, family = build_stream(data_dir, fraction, seed, image_size, work)
-    cfg = build_config("quick", overrides={"data": {"spec": f"npz:{stream_path}"},
-                                           "train": {"max_minutes": minutes, "epochs": 10_000, "seed": seed}})
     run = work / "run"
-    trained = train(run, cfg, progress=False)
-    t_sim = time.perf_counter()
-    kpis = simulate(run)
+    if reuse and RunDir(run).kpis.is_file():  # the same stream, teacher and kpis.json: rerun the controls only
+        family = build_stream(data_dir, fraction, seed, image_size, work / "check")[1]
+        files = RunDir(run)
+        cfg, split = files.read_config(), files.read_split()
+        trained = {"epochs": files.read_json(files.state, "rerun without --reuse")["epoch"],
+                   "learnable": int(files.read_samples()["learnable"].sum()),
+                   **{k: split.get(k) for k in ("score", "policy", "value", "threshold")}}
+        trained["memorizable"] = len(family) - trained["learnable"]
+        t_sim = time.perf_counter()
+        kpis = files.read_json(files.kpis, "rerun without --reuse")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        stream_path, family = build_stream(data_dir, fraction, seed, image_size, work)
+        cfg = build_config("quick", overrides={"data": {"spec": f"npz:{stream_path}"},
+                                               "train": {"max_minutes": minutes, "epochs": 10_000, "seed": seed}})
+        trained = train(run, cfg, progress=False)
+        t_sim = time.perf_counter()
+        kpis = simulate(run)
     t_controls = time.perf_counter()
     judge = SemanticJudge.from_run(run, cfg.comm.semantic_cosine)
     controls = run_controls(run, cfg.comm, seed, judge)
@@ -128,7 +139,9 @@ if __name__ == "__main__":
     ap.add_argument("--image-size", type=int, default=16, help="items' side in pixels")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results/semcom.json")
+    ap.add_argument("--reuse", action="store_true", help="keep the trained run and its kpis.json; rerun the controls")
     args = ap.parse_args()
-    result = run_semcom_benchmark(args.data_dir, minutes=args.minutes, seed=args.seed, image_size=args.image_size)
+    result = run_semcom_benchmark(args.data_dir, minutes=args.minutes, seed=args.seed, image_size=args.image_size,
+                                  reuse=args.reuse)
     print_table(result)
     write_result(result, args.out)

@@ -132,3 +132,14 @@ def test_element_axes_respects_the_cap_and_small_elements():
     assert int(spans[1]) <= 10 // 2 and int(spans[0]) in SPANS and int(spans[0]) > 0
     # row M, unseen elements: the pooled scales
     assert torch.allclose(scales[2].exp(), c.abs().mean(0).clamp_min(1e-3))
+
+
+def test_a_one_element_language_codes_and_decodes(data):
+    fit, _, sent, _ = data
+    lang = SemanticLanguage.build(fit, np.zeros(len(fit), dtype=np.int64), 1, 30.0)
+    rep, _ = lang.represent(sent, np.zeros(len(sent), dtype=np.int64))
+    stream = entropy.encode(lang, rep)
+    back = entropy.decode(lang, stream)
+    assert np.array_equal(back.q, rep.q) and np.array_equal(back.cluster, rep.cluster) and (back.cluster == 0).all()
+    # the element costs nothing: the stream is the information content plus the coder's few words
+    assert stream.bits - lang.information_bits(rep).sum() < 64

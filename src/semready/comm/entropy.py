@@ -40,7 +40,8 @@ class Bitstream:
 
 def _models(lang: SemanticLanguage):
     probs = np.exp(lang.logits.double().numpy())
-    return (_model.Categorical(probs / probs.sum(), perfect=False), _model.Uniform(STEPS),
+    elements = _model.Categorical(probs / probs.sum(), perfect=False) if len(probs) > 1 else None
+    return (elements, _model.Uniform(STEPS),
             _model.Uniform(lang.n_values + 1), _model.QuantizedLaplace(-lang.q_max, lang.q_max))
 
 
@@ -63,7 +64,8 @@ def encode(lang: SemanticLanguage, rep: Representations) -> Bitstream:
     """
     clusters, steps, lengths, coefs = _models(lang)
     enc = constriction.stream.queue.RangeEncoder()
-    enc.encode(np.clip(rep.cluster, 0, lang.n_clusters - 1).astype(np.int32), clusters)
+    if lang.n_clusters > 1:  # one content element: both ends know it, it costs nothing
+        enc.encode(np.clip(rep.cluster, 0, lang.n_clusters - 1).astype(np.int32), clusters)
     enc.encode(rep.step.astype(np.int32), steps)
     enc.encode(rep.k.astype(np.int32), lengths)
     if len(rep.q):
@@ -85,7 +87,7 @@ def decode(lang: SemanticLanguage, stream: Bitstream) -> Representations:
     clusters, steps, lengths, coefs = _models(lang)
     dec = constriction.stream.queue.RangeDecoder(stream.words)
     n = stream.items
-    cluster = dec.decode(clusters, n).astype(np.int64)
+    cluster = dec.decode(clusters, n).astype(np.int64) if lang.n_clusters > 1 else np.zeros(n, dtype=np.int64)
     step = dec.decode(steps, n).astype(np.int64)
     k = dec.decode(lengths, n).astype(np.int64)
     rep = Representations(cluster, step, k, np.zeros(int(k.sum()), dtype=np.int32))
