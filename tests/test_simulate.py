@@ -98,6 +98,28 @@ def test_simulate_bad_input(tiny_run, capsys, extra, match):
     assert before == after  # nothing rewritten
 
 
+def test_simulate_with_controls_compares_them_on_the_same_items(tiny_run, capsys, tmp_path):
+    run, npz = tiny_run
+    code, _, err = run_cli(["simulate", str(run), "--controls", "--quiet"], capsys)
+    assert code == 0, err
+    kpis = json.loads((run / "kpis.json").read_text())
+    assert list(kpis["controls"]) == ["untrained teacher", "no teacher (pixel)", "random split"]
+    with open(run / "samples.csv") as fh:
+        learnable = sum(row["split"] == "learnable" for row in csv.DictReader(fh))
+    sent = kpis["settings"]["items_sent"]
+    for name, row in kpis["controls"].items():
+        van, dis = row["vanilla"], row["disentangled"]
+        assert van["semantic_items"] == sent  # vanilla sends every item semantically, whatever the split
+        # each control's X_l has the teacher's size over the run's stream (the sent share varies with the draw)
+        assert 0 < dis["semantic_items"] <= min(learnable, sent), name
+        expected = 100 * (1 - dis["mean_representation_bits_learnable"] / van["mean_representation_bits_learnable"])
+        assert row["same_items_reduction_pct"] == pytest.approx(expected, rel=1e-9), name
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.load(npz)["x"][:40])
+    code, _, err = run_cli(["simulate", str(run), "--controls", "--data", f"npz:{other}"], capsys)
+    assert code == 2 and "own stream" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_simulate_without_learnable_items_says_so(tiny_run, capsys):
     run, _ = tiny_run
     code, _, _ = run_cli(["split", str(run), "--policy", "budget", "--value", "0.999"], capsys)

@@ -101,7 +101,8 @@ def __dir__() -> list[str]:
 
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
-             overrides: dict[str, Any] | None = None, *, on_scheme=None, progress: bool = False) -> dict[str, Any]:
+             overrides: dict[str, Any] | None = None, *, on_scheme=None, progress: bool = False,
+             controls: tuple[str, ...] = ()) -> dict[str, Any]:
     """:func:`semready.comm.simulate.simulate` (same arguments) with a progress bar over the schemes.
 
     Args:
@@ -120,7 +121,7 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
             if on_scheme is not None:
                 on_scheme(scheme, summary)
 
-        return run_schemes(run_dir, spec, names, overrides, on_scheme=done)
+        return run_schemes(run_dir, spec, names, overrides, on_scheme=done, controls=controls)
 
 
 __all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "POLICIES",

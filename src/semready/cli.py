@@ -223,13 +223,16 @@ def simulate(
     rate: Annotated[float | None, typer.Option("--rate", help="link rate R (bit/s)")] = None,
     payload: Annotated[int | None, typer.Option("--payload", help="packet payload (bytes)")] = None,
     packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,
+    controls: Annotated[bool, typer.Option("--controls", help="also send the same items split by an untrained "
+                                                              "teacher, no teacher and at random (slower)")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Teacher -> link -> apprentice for the classical, vanilla and disentangled schemes; writes RUN/kpis.json."""
     overrides = {"fidelity_psnr_db": fidelity, "classical_codec": codec.value if codec else None, "rate_bps": rate,
                  "payload_bytes": payload, "packet_loss": packet_loss}
     kpis = api.simulate(run, data, [s.value for s in scheme or []] or ["all"], overrides,
-                        on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet))
+                        on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet),
+                        controls=("all",) if controls else ())
     console.print(api.kpi_table(kpis))
     typer.echo(f"KPIs -> {api.RunDir(run).kpis}")
 

@@ -63,6 +63,25 @@ def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return samples["cluster"], samples["learnable"]
 
 
+def check_controls(controls, own_stream: bool) -> tuple[str, ...]:
+    """Validate control names (``all``: every control but the teacher's own split, which the schemes are).
+
+    >>> check_controls(["all"], True)
+    ('untrained teacher', 'no teacher (pixel)', 'random split')
+    """
+    from semready.comm.controls import SPLIT_CONTROLS
+
+    controls = tuple(controls or ())
+    if "all" in controls:
+        controls = SPLIT_CONTROLS[1:]
+    bad = [c for c in controls if c not in SPLIT_CONTROLS]
+    if bad:
+        raise SemreadyError(f"unknown control {bad[0]!r}: choose all or {', '.join(SPLIT_CONTROLS)}")
+    if controls and not own_stream:
+        raise SemreadyError("controls need the run's own stream (its split and clusters): drop --data or --controls")
+    return controls
+
+
 def language_mask(n: int, language_fraction: float, seed: int) -> np.ndarray:
     """Which of a run's N items build the languages (a seeded share); the others are sent.
 
@@ -117,7 +136,8 @@ def _routed_items(run_dir: Path, spec: str, image_size: int) -> Items:
 
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
-             overrides: dict[str, Any] | None = None, *, on_scheme=None) -> dict[str, Any]:
+             overrides: dict[str, Any] | None = None, *, on_scheme=None, controls: tuple[str, ...] = ()
+             ) -> dict[str, Any]:
     """Run the schemes on a trained run, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/. A run whose
     data is gone or changed since training is refused in one line.
 
@@ -127,9 +147,12 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         schemes: scheme names or ``all`` (the default).
         overrides: ``comm.*`` settings that replace the run's.
         on_scheme: called as ``on_scheme(scheme, summary)`` after each scheme.
+        controls: split controls to run beside (:data:`semready.comm.controls.SPLIT_CONTROLS`, e.g. ``random
+            split``); each is sent by vanilla and disentangled on the same items. The run's own stream only.
 
     Returns:
-        The KPIs: ``settings``, one summary per scheme, and ``comparison`` (:func:`semready.comm.kpi.compare`).
+        The KPIs: ``settings``, one summary per scheme, ``comparison`` (:func:`semready.comm.kpi.compare`) and,
+        with ``controls``, ``controls`` (name -> :func:`semready.comm.controls.control_row`).
     """
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
@@ -137,6 +160,7 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     check_data_identity(cfg.data, run_dir)  # the run's own stream, gone or changed since training: one line
     comm = comm_config(cfg.comm, overrides)
     schemes = check_schemes(list(schemes or ["all"]))
+    controls = check_controls(controls, spec is None or spec == cfg.data.spec)
     own = _run_items(run_dir, cfg)
     in_fit = language_mask(len(own), comm.language_fraction, cfg.train.seed)
     fit = own.subset(in_fit)
@@ -164,6 +188,11 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         if on_scheme is not None:
             on_scheme(scheme, summary)
     kpis["comparison"] = compare(kpis)
+    if controls:
+        from semready.comm.controls import run_split_controls
+
+        kpis["controls"] = run_split_controls(run_dir, own, in_fit, cfg.model.clusters, comm, cfg.train.seed,
+                                              controls, judge, kpis.get("classical"))
     files.write_kpis(kpis, tables)
     return kpis
 

@@ -36,7 +36,7 @@ KPI_COLUMNS = ["mean_representation_bits", "total_bits_per_item", "total_bits_pe
                "semantic_impact", "fidelity_pass_rate", "gamma_nats_per_item", "semantic_items", "classical_items",
                "multi_packet_share"]
 HEAD_COLUMNS = ["same_items_reduction_pct", "all_items_reduction_pct"]  # on the disentangled (and control) rows
-# the controls every job runs beside the teacher (semready.experiments.controls); each adds a results.csv row whose
+# the controls every job runs beside the teacher (semready.comm.controls); each adds a results.csv row whose
 # scheme is "disentangled | <control>" (its disentangled scheme; the comparison is against its own vanilla)
 SWEEP_CONTROLS = ("untrained teacher", "no teacher (pixel)", "random split")
 RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "unseen", "rho", "items", "seed", "clusters",
@@ -148,7 +148,6 @@ def run_job(job_dir: str, plan: dict[str, Any]) -> dict[str, Any]:
     from semready.comm.simulate import run_split, simulate
     from semready.data import load_data
     from semready.data.mixtures import Level, build_mixture, pool_content
-    from semready.experiments.controls import run_controls
     from semready.pipeline import train
 
     torch.set_num_threads(1)
@@ -164,14 +163,13 @@ def run_job(job_dir: str, plan: dict[str, Any]) -> dict[str, Any]:
     np.save(SweepDir.job_families(job), stream.family)
     cfg = job_config(plan, f"npz:{stream_file}")
     trained = train(run.path, cfg, progress=False)
-    kpis = simulate(run.path)
-    controls = run_controls(run.path, cfg.comm, plan["seed"], elements=False, names=SWEEP_CONTROLS)
+    kpis = simulate(run.path, controls=SWEEP_CONTROLS)
     memorizable = ~run_split(run.path)[1]
     poor = stream.family != "clean"
     result = {"plan": plan, "level": asdict(lvl), "seed": plan["seed"],
               "content_complexity_nats": stream.complexity, "clusters": cfg.model.clusters,
               "split": {k: trained.get(k) for k in SPLIT_KEYS}, "teacher_epochs": trained["epochs"], "kpis": kpis,
-              "controls": controls["split_controls"],
+              "controls": kpis["controls"],
               "family_items": {f: int((stream.family == f).sum()) for f in FAMILY_ORDER},
               "memorizable_share": memorizable_by_family(memorizable, stream.family),
               "per_family": per_family_kpis(run.read_kpi_item_rows(), stream.family),

@@ -8,7 +8,8 @@
   elements, a random split of the same size);
 - element controls: the disentangled language on the teacher's split with content elements from the teacher,
   one element, pixel k-means, random.
-Used by ``benchmarks/semcom.py`` and by every job of ``semready reproduce``.
+``semready simulate --controls`` adds the split controls to kpis.json; every job of ``semready reproduce`` runs
+them; ``benchmarks/semcom.py`` runs all of them and the element controls.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import numpy as np
 import torch
 
 from semready.comm.kpi import compare
-from semready.comm.simulate import language_mask, run_items
 from semready.comm.system import Items, run_scheme
 from semready.config import CommConfig, RankConfig
 from semready.rundir import RunDir
@@ -122,45 +122,61 @@ def control_row(van: dict, dis: dict, classical: dict) -> dict[str, Any]:
             "disentangled": {k: dis.get(k) for k in SCHEME_KEYS}}
 
 
-def run_controls(run: str | Path, comm: CommConfig, seed: int, judge=None, elements: bool = True,
-                 names: tuple[str, ...] = SPLIT_CONTROLS) -> dict[str, Any]:
-    """Every control on the language items and sent items ``semready simulate`` used.
+def run_split_controls(run: str | Path, own: Items, in_fit: np.ndarray, m: int, comm: CommConfig, seed: int,
+                       names: tuple[str, ...], judge=None, classical: dict | None = None) -> dict[str, Any]:
+    """Split controls on the language items and sent items of ``semready simulate``: each sent by vanilla and
+    disentangled, compared as kpis.json's ``comparison`` is.
 
     Args:
         run: the trained, split run.
-        comm: the comm settings (the run's, with any overrides simulate had).
+        own: its stream with the teacher's clusters and split.
+        in_fit: which items build the languages, bool (N,); the others are sent.
+        m: M.
+        comm: the comm settings.
         seed: seeds the controls and the schemes.
-        judge: semantic fidelity (:class:`~semready.comm.semantic.SemanticJudge`) or None.
-        elements: also run the element controls.
         names: the split controls to run (of ``SPLIT_CONTROLS``).
+        judge: semantic fidelity (:class:`~semready.comm.semantic.SemanticJudge`) or None.
+        classical: the classical scheme's summary on the same sent items; run here when None.
 
     Returns:
-        ``classical`` (its summary), ``split_controls`` (name -> :func:`control_row`), ``element_controls``
-        (name -> mean |Z_i| on X_l, totals, dictionary bits, the spans K_l the language chose).
+        name -> :func:`control_row`.
     """
-    run = Path(run)
-    own = run_items(run)
-    cfg = RunDir(run).read_config()
-    in_fit = language_mask(len(own), comm.language_fraction, cfg.train.seed)
-    m = cfg.model.clusters
-    classical, _, _ = run_scheme("classical", own.subset(in_fit), own.subset(~in_fit), m, comm, seed, judge)
+    if classical is None:
+        classical = run_scheme("classical", own.subset(in_fit), own.subset(~in_fit), m, comm, seed, judge)[0]
     rows, vanilla_runs = {}, {}
-    for name, (clusters, learnable, k) in split_controls(run, own, m, seed, names).items():
+    for name, (clusters, learnable, k) in split_controls(Path(run), own, m, seed, names).items():
         items = Items(own.images, np.asarray(clusters), np.asarray(learnable))
         fit, stream = items.subset(in_fit), items.subset(~in_fit)
         key = np.asarray(clusters).tobytes()
         if key not in vanilla_runs:  # vanilla's language and bits depend on the elements only, not on the split
             vanilla_runs[key] = run_scheme("vanilla", fit, stream, k, comm, seed, judge)[:2]
         summary, table = vanilla_runs[key]
-        van = {**summary, "mean_representation_bits_learnable": float(table["bits"][stream.learnable].mean())}
+        same = stream.learnable
+        van = {**summary, "mean_representation_bits_learnable": float(table["bits"][same].mean()) if same.any()
+               else None}
         dis = run_scheme("disentangled", fit, stream, k, comm, seed, judge)[0]
         rows[name] = control_row(van, dis, classical)
-    out = {"classical": classical, "split_controls": rows, "element_controls": {}}
-    for name, (clusters, k) in (element_controls(own, m, seed) if elements else {}).items():
+    return rows
+
+
+def run_element_controls(own: Items, in_fit: np.ndarray, m: int, comm: CommConfig, seed: int) -> dict[str, Any]:
+    """The disentangled language on the teacher's split with other content elements (:func:`element_controls`).
+
+    Args:
+        own: the run's stream with the teacher's clusters and split.
+        in_fit: which items build the languages, bool (N,).
+        m: M.
+        comm: the comm settings.
+        seed: seeds the elements and the scheme.
+
+    Returns:
+        name -> mean |Z_i| on X_l, total bits per item, dictionary bits, the spans K_l the language chose.
+    """
+    out = {}
+    for name, (clusters, k) in element_controls(own, m, seed).items():
         items = Items(own.images, np.asarray(clusters), own.learnable)
         dis, _, lang = run_scheme("disentangled", items.subset(in_fit), items.subset(~in_fit), k, comm, seed)
-        out["element_controls"][name] = {
-            "mean_representation_bits_learnable": dis["mean_representation_bits_learnable"],
-            "total_bits_per_item": dis["total_bits_per_item"], "dictionary_bits": dis["dictionary_bits"],
-            "element_spans": lang.spans.tolist()}
+        out[name] = {"mean_representation_bits_learnable": dis["mean_representation_bits_learnable"],
+                     "total_bits_per_item": dis["total_bits_per_item"], "dictionary_bits": dis["dictionary_bits"],
+                     "element_spans": lang.spans.tolist()}
     return out
