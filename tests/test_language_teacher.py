@@ -143,3 +143,29 @@ def test_a_one_element_language_codes_and_decodes(data):
     assert np.array_equal(back.q, rep.q) and np.array_equal(back.cluster, rep.cluster) and (back.cluster == 0).all()
     # the element costs nothing: the stream is the information content plus the coder's few words
     assert stream.bits - lang.information_bits(rep).sum() < 64
+
+
+def test_small_helpers_by_hand():
+    import math
+
+    from semready.comm.elements import code_bits, laplace_scales, reference_step
+    from semready.comm.representation import laplace_log2_pmf
+
+    assert reference_step(4.0) == pytest.approx(math.sqrt(48.0))  # √(12·MSE): uniform rounding error = MSE
+    empty = laplace_scales(torch.zeros(0, 3))
+    assert empty.shape == (3,) and torch.all(empty == 1e-3)
+    # one coefficient 6.0 at step 2 -> symbol 3, scale 4 in pixels -> 2 in steps
+    by_hand = -float(laplace_log2_pmf(torch.tensor([3.0]), torch.tensor(2.0), 50)[0])
+    assert code_bits(torch.tensor([[6.0]]), torch.tensor([4.0]), 2.0, 50) == pytest.approx(by_hand)
+    # (|2| + |4| + 8·10) / (2 + 8) = 8.6
+    assert shrunk_scales(torch.tensor([[2.0], [-4.0]]), torch.tensor([10.0])).tolist() == pytest.approx([8.6])
+
+
+def test_a_span_needs_twice_its_items():
+    # eight coefficients that move together (and nothing else): K = 8 pays at a fine step, if it is a candidate
+    g = torch.Generator().manual_seed(4)
+    c = 0.001 * torch.randn(16, 8, generator=g) + 80 * torch.randn(16, 1, generator=g)
+    _, spans, _ = element_axes(c, np.zeros(16, dtype=np.int64), 1, 64, 0.01, 100_000)
+    assert int(spans[0]) == 8  # 16 items: spans up to 16 // 2 = 8 are candidates
+    _, spans, _ = element_axes(c[:15], np.zeros(15, dtype=np.int64), 1, 64, 0.01, 100_000)
+    assert int(spans[0]) == 4  # 15 items: 8 > 15 // 2, the best span left is 4
