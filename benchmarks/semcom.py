@@ -18,6 +18,7 @@ same language items and the same sent items:
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -59,8 +60,12 @@ def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: f
     work = Path(work_dir)
     run = work / "run"
     if reuse and RunDir(run).kpis.is_file():  # the same stream, teacher and kpis.json: rerun the controls only
-        family = build_stream(data_dir, fraction, seed, image_size, work / "check")[1]
         files = RunDir(run)
+        recorded = json.loads((work / "stream.json").read_text()) if (work / "stream.json").is_file() else None
+        if recorded != {"fraction": fraction, "seed": seed, "image_size": image_size}:
+            raise SemreadyError(f"--reuse: {work} holds a stream of {recorded}, not of these arguments: rerun "
+                                "without --reuse")
+        family = np.load(work / "family.npy")
         cfg, split = files.read_config(), files.read_split()
         trained = {"epochs": files.read_json(files.state, "rerun without --reuse")["epoch"],
                    "learnable": int(files.read_samples()["learnable"].sum()),
@@ -71,6 +76,8 @@ def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: f
     else:
         shutil.rmtree(work, ignore_errors=True)
         stream_path, family = build_stream(data_dir, fraction, seed, image_size, work)
+        np.save(work / "family.npy", family)  # what --reuse reads back, with the arguments that made it
+        (work / "stream.json").write_text(json.dumps({"fraction": fraction, "seed": seed, "image_size": image_size}))
         cfg = build_config("quick", overrides={"data": {"spec": f"npz:{stream_path}"},
                                                "train": {"max_minutes": minutes, "epochs": 10_000, "seed": seed}})
         trained = train(run, cfg, progress=False)

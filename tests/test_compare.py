@@ -38,12 +38,18 @@ def test_compare_by_hand():
 
 
 def test_compare_against_classical_and_break_even():
-    k = kpis(dis={"total_bits_per_item_excluding_dictionary": 300.0, "dictionary_bits": 50_000.0})
-    k["classical"] = {"total_bits_per_item": 800.0}
+    k = kpis(dis={"total_bits_per_item_excluding_dictionary": 300.0, "dictionary_bits": 50_000.0},
+             van={"total_bits_per_item_excluding_dictionary": 400.0, "dictionary_bits": 80_000.0})
+    k["classical"] = {"total_bits_per_item": 800.0, "mean_classical_header_stripped_bits": 550.0}
     out = compare(k)
     # 100·(1 − 400/800) = 50; break-even: 50,000 / (800 − 300) = 100 items
     assert out["disentangled_vs_classical_total_pct"] == pytest.approx(50.0)
     assert out["break_even_items"] == pytest.approx(100.0)
+    # vanilla: 100·(1 − 500/800) = 37.5; 80,000 / (800 − 400) = 200 items
+    assert out["vanilla_vs_classical_total_pct"] == pytest.approx(37.5)
+    assert out["vanilla_break_even_items"] == pytest.approx(200.0)
+    # against the classical items without their container headers: 50,000 / (550 − 300) = 200 items
+    assert out["break_even_items_header_stripped"] == pytest.approx(200.0)
     k["classical"] = {"total_bits_per_item": 250.0}  # payload alone above the baseline: never breaks even
     out = compare(k)
     assert out["break_even_items"] is None and out["disentangled_vs_classical_total_pct"] == pytest.approx(-60.0)

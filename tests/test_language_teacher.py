@@ -169,3 +169,14 @@ def test_a_span_needs_twice_its_items():
     assert int(spans[0]) == 8  # 16 items: spans up to 16 // 2 = 8 are candidates
     _, spans, _ = element_axes(c[:15], np.zeros(15, dtype=np.int64), 1, 64, 0.01, 100_000)
     assert int(spans[0]) == 4  # 15 items: 8 > 15 // 2, the best span left is 4
+
+
+def test_an_unknown_content_element_is_refused(data):
+    from semready.errors import SemreadyError
+
+    fit, labels, sent, _ = data
+    lang = SemanticLanguage.build(fit, labels, 2, 30.0)
+    with pytest.raises(SemreadyError, match="content element 2 is outside 0..1"):
+        lang.represent(sent[:3], np.array([0, 1, 2]))
+    with pytest.raises(SemreadyError, match="content element -1 is outside"):
+        lang.represent(sent[:2], np.array([-1, 0]))

@@ -13,9 +13,9 @@
   elements (a_l = −ln M) and every coefficient at the scale of uniform pixel noise, b_0 = (255/√12)·√(2/π) —
   with unit variance.
 - β = 1 by default (``comm.beta``), which makes Γ̂ a two-part code length (PAC-Bayes/MDL reading of the tractable form).
-- The dictionary (element means, subspaces, the shared basis rows in use) is a deterministic part of the language
-  with no distribution to draw from: its length on the link (``dictionary_bytes``) is added to the model cost,
-  so Γ̂ = E[cross-entropy] + β·KL + |dictionary|·ln 2.
+- The dictionary's geometry (element means and axes, the shared basis rows in use) is a deterministic part of the
+  language with no distribution to draw from: its length on the link (``dictionary_bytes`` without θ, which the
+  KL term prices) is added to the model cost, so Γ̂ = E[cross-entropy] + β·KL + |geometry|·ln 2.
 The expectation is a Monte Carlo mean over ``samples`` draws θ ~ Λ (seeded).
 
 Second estimate, the prequential code length: cut the items into chunks; code chunk 1 with the initial
@@ -141,7 +141,7 @@ def language_complexity(lang: SemanticLanguage, heldout: Representations, beta: 
     """
     ce = expected_cross_entropy(lang, heldout, samples, seed)
     kl = kl_to_prior(lang)
-    dictionary = 8 * len(lang.dictionary_bytes(int(heldout.k.max(initial=0)))) * LN2
+    dictionary = 8 * len(lang.dictionary_bytes(int(heldout.k.max(initial=0)), with_model=False)) * LN2
     n = max(len(heldout), 1)
     gamma = ce + beta * kl + dictionary
     return {"gamma_nats": gamma, "gamma_nats_per_item": gamma / n, "cross_entropy_nats_per_item": ce / n,

@@ -50,6 +50,10 @@ def top_share(score: np.ndarray, count: int) -> np.ndarray:
 def untrained_parts(run: Path, images: torch.Tensor, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """An untrained teacher of the run's config (bank primed, prototypes seeded, no step): clusters and score.
 
+    Its backbone starts from random weights even where the run's config names a weights file (the control is a
+    teacher that has learned nothing); the score is the default ``teacher`` score. Building the trainer seeds
+    torch's global generator from the run's ``train.seed``.
+
     Args:
         run: the trained run (its config and data).
         images: the run's stream, uint8 N×C×H×W.
@@ -108,7 +112,16 @@ def split_controls(run: Path, own: Items, m: int, seed: int, names: tuple[str, .
 
 
 def element_controls(own: Items, m: int, seed: int) -> dict[str, tuple[np.ndarray, int]]:
-    """Content elements for the disentangled language on the teacher's split: name -> (elements (N,), M)."""
+    """Content elements for the disentangled language on the teacher's split.
+
+    Args:
+        own: the run's stream with the teacher's clusters.
+        m: M.
+        seed: seeds pixel k-means and the random elements.
+
+    Returns:
+        name -> (elements int (N,), their count).
+    """
     side = int(own.images.shape[-1])
     return {"teacher clusters": (own.clusters, m), "one element": (np.zeros(len(own), dtype=np.int64), 1),
             "pixel k-means": (pixel_elements(own.images, m, side, seed), m),
@@ -116,7 +129,16 @@ def element_controls(own: Items, m: int, seed: int) -> dict[str, tuple[np.ndarra
 
 
 def control_row(van: dict, dis: dict, classical: dict) -> dict[str, Any]:
-    """One control's comparison (:func:`semready.comm.kpi.compare`) and both schemes' key numbers."""
+    """One control's comparison (:func:`semready.comm.kpi.compare`) and both schemes' key numbers.
+
+    Args:
+        van: the control's vanilla summary (its ``mean_representation_bits_learnable`` on the control's X_l).
+        dis: the control's disentangled summary.
+        classical: the classical summary on the same sent items.
+
+    Returns:
+        ``ROW_KEYS`` of the comparison, and ``vanilla`` / ``disentangled`` with ``SCHEME_KEYS``.
+    """
     head = compare({"vanilla": van, "disentangled": dis, "classical": classical})
     return {**{k: head.get(k) for k in ROW_KEYS}, "vanilla": {k: van.get(k) for k in SCHEME_KEYS},
             "disentangled": {k: dis.get(k) for k in SCHEME_KEYS}}

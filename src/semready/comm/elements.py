@@ -84,6 +84,13 @@ def principal_axes(a: torch.Tensor) -> torch.Tensor:
 def shrunk_scales(c: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     """An element's Laplace scales shrunk toward the pooled ones with ``SCALE_PRIOR_ITEMS`` items' weight.
 
+    Args:
+        c: the element's coefficients, float n×K.
+        pooled: the pooled scales, float (K,).
+
+    Returns:
+        float (K,): (Σ|c| + 8·pooled) / (n + 8).
+
     >>> shrunk_scales(torch.full((8, 1), 2.0), torch.tensor([4.0])).tolist()
     [3.0]
     """

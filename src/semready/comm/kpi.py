@@ -179,8 +179,10 @@ def compare(kpis: dict) -> dict[str, Any]:
     - ``total_bits_reduction_pct``: the same with each scheme's dictionary counted;
     - ``representation_length_reduction_pct``: mean |Z_i| over each scheme's own semantic items (the paper's
       Fig. 2 quantity; it mixes in which items each scheme sends semantically);
-    - against ``classical`` (when it ran): the disentangled total's reduction, and ``break_even_items``, the
-      stream length at which the disentangled dictionary pays for itself.
+    - against ``classical`` (when it ran): each semantic scheme's total reduction, and ``break_even_items``
+      (``vanilla_break_even_items``), the stream length at which the disentangled (vanilla) dictionary pays for
+      itself; ``break_even_items_header_stripped`` against the classical items without their container headers
+      (the semantic stream carries none).
 
     Args:
         kpis: scheme -> summary, as :func:`simulate` returns.
@@ -216,9 +218,16 @@ def compare(kpis: dict) -> dict[str, Any]:
             out[f"{name}_gamma_nats_per_learnable_item"] = kpis[name]["gamma_nats_per_learnable_item"]
     cls = kpis.get("classical")
     if cls:
-        out["disentangled_vs_classical_total_pct"] = _reduction(cls["total_bits_per_item"],
-                                                               dis["total_bits_per_item"])
-        out["break_even_items"] = break_even_items(dis.get("dictionary_bits", 0),
-                                                   dis["total_bits_per_item_excluding_dictionary"],
-                                                   cls["total_bits_per_item"])
-    return {k: v for k, v in out.items() if v is not None or k == "break_even_items"}
+        for name, summary in (("disentangled", dis), ("vanilla", van)):
+            out[f"{name}_vs_classical_total_pct"] = _reduction(cls["total_bits_per_item"],
+                                                              summary.get("total_bits_per_item"))
+            payload = summary.get("total_bits_per_item_excluding_dictionary")
+            if payload is not None:
+                prefix = "" if name == "disentangled" else "vanilla_"
+                out[f"{prefix}break_even_items"] = break_even_items(summary.get("dictionary_bits") or 0, payload,
+                                                                    cls["total_bits_per_item"])
+        stripped = cls.get("mean_classical_header_stripped_bits")  # the codec's payload without its container
+        if stripped is not None and dis.get("total_bits_per_item_excluding_dictionary") is not None:
+            out["break_even_items_header_stripped"] = break_even_items(
+                dis.get("dictionary_bits") or 0, dis["total_bits_per_item_excluding_dictionary"], stripped)
+    return {k: v for k, v in out.items() if v is not None or "break_even" in k}

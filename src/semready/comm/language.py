@@ -164,7 +164,14 @@ class SemanticLanguage:
         return symbol_bound(self.n_values, self.fidelity_psnr_db)
 
     def rows(self, clusters: np.ndarray) -> torch.Tensor:
-        """Dictionary row per item: its content element, or M (the global mean) outside 0..M−1; int64 (N,)."""
+        """Dictionary row per item: its content element, or M (the global mean) outside 0..M−1.
+
+        Args:
+            clusters: content elements, int (N,).
+
+        Returns:
+            int64 (N,).
+        """
         cl = torch.from_numpy(np.asarray(clusters, dtype=np.int64))
         return torch.where((cl >= 0) & (cl < self.n_clusters), cl, torch.full_like(cl, self.n_clusters))
 
@@ -180,7 +187,16 @@ class SemanticLanguage:
         return self.means[self.rows(clusters)]
 
     def _orient(self, rows: torch.Tensor, c: torch.Tensor, inverse: bool = False) -> torch.Tensor:
-        """Shared-basis coefficients → each item's element axes (B_l = blockdiag(W_l, I)·U), or back."""
+        """Shared-basis coefficients → each item's element axes (B_l = blockdiag(W_l, I)·U), or back.
+
+        Args:
+            rows: dictionary row per item, int64 (N,).
+            c: coefficients, float N×D.
+            inverse: rotate back (element axes → shared basis).
+
+        Returns:
+            float N×D.
+        """
         out = c.clone()
         for r in torch.unique(rows).tolist():
             k = int(self.spans[r])
@@ -254,6 +270,10 @@ class SemanticLanguage:
             (the representations, capped: bool (N,)).
         """
         self._check_items(images)
+        cl = np.asarray(clusters)
+        if len(cl) and (cl.min() < 0 or cl.max() >= self.n_clusters):  # Z_i can only name a known element
+            raise SemreadyError(f"content element {int(cl.min() if cl.min() < 0 else cl.max())} is outside "
+                                f"0..{self.n_clusters - 1}: route the items through the run's teacher first")
         cap = 8.0 * self.n_values if bit_cap is None else float(bit_cap)
         x = images.reshape(len(images), -1).float()
         rows = self.rows(clusters)
@@ -311,20 +331,25 @@ class SemanticLanguage:
                                 f"{self.shape}: load the data at the training size")
 
     # -- artifact ------------------------------------------------------------------------------------------
-    def dictionary_bytes(self, coded_values: int | None = None) -> bytes:
+    def dictionary_bytes(self, coded_values: int | None = None, with_model: bool = True) -> bytes:
         """The dictionary as the apprentice needs it (float16; element axes, shared rows actually used), lzma.
 
         Args:
-            coded_values: the longest k sent (basis rows beyond it are left out); all rows unless given.
+            coded_values: the longest k sent (basis rows beyond it and beyond every K_l are left out); all rows
+                unless given.
+            with_model: include the probability model θ (log-scales, logits); Γ̂ prices θ in its KL term and
+                takes the rest only.
 
         Returns:
             The compressed bytes; their length is the dictionary's cost on the link.
         """
         import lzma
 
-        rows = self.n_values if coded_values is None else int(coded_values)
-        parts = [self.means, *(self.axes[e, :k, :k] for e, k in enumerate(self.spans.tolist())),
-                 self.basis[:rows], self.log_scales, self.logits]
+        spans = self.spans.tolist()
+        # the inverse rotation of element l mixes its first K_l coefficients over K_l basis rows
+        rows = self.n_values if coded_values is None else min(max(int(coded_values), *spans), self.n_values)
+        parts = [self.spans.to(torch.float16), self.means, *(self.axes[e, :k, :k] for e, k in enumerate(spans)),
+                 self.basis[:rows]] + ([self.log_scales, self.logits] if with_model else [])
         raw = b"".join(p.to(torch.float16).numpy().tobytes() for p in parts)
         return lzma.compress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
 

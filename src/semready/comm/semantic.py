@@ -65,7 +65,7 @@ class SemanticJudge:
             raise SemreadyError(f"semantic cosine {self.cosine} is outside (-1, 1]: set comm.semantic_cosine "
                                 "in that range (default 0.9)")
         if self.batch_size < 1:
-            raise SemreadyError(f"semantic judge batch size {self.batch_size} must be at least 1")
+            raise SemreadyError(f"semantic judge batch size {self.batch_size} must be at least 1: pass batch_size=512")
 
     @classmethod
     def from_run(cls, run_dir: str | Path, cosine: float, device: str = "auto",

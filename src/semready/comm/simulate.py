@@ -66,6 +66,13 @@ def run_split(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def check_controls(controls, own_stream: bool) -> tuple[str, ...]:
     """Validate control names (``all``: every control but the teacher's own split, which the schemes are).
 
+    Args:
+        controls: names from :data:`semready.comm.controls.SPLIT_CONTROLS`, or ``all``.
+        own_stream: whether the run's own stream is sent (controls need its split and clusters).
+
+    Returns:
+        The controls to run.
+
     >>> check_controls(["all"], True)
     ('untrained teacher', 'no teacher (pixel)', 'random split')
     """

@@ -194,9 +194,14 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
     head = job["kpis"].get("comparison", {})
     runs = [(s, job["kpis"].get(s), head if s == "disentangled" else {}) for s in SCHEMES]
     runs += [(f"disentangled | {name}", c["disentangled"], c) for name, c in job.get("controls", {}).items()]
+    # the teacher's split columns belong to its own rows; a control's split is another one (left blank)
+    teacher_split = {**{f"split_{s}": job["split"][s] for s in SPLIT_KEYS},
+                     **{f"memorizable_share_{f}": job["memorizable_share"][f] for f in FAMILY_ORDER},
+                     **{c: job[c] for c in ("poor_memorizable_share", "clean_learnable_share")}}
     for scheme, k, comparison in runs:
         if k is None:
             continue
+        control = " | " in scheme
         fam = job["per_family"].get(scheme, {})
         rows.append({"level": lv["name"], "content_complexity_nats": job["content_complexity_nats"],
                      "elements": lv["elements"], "unseen": lv["unseen"], "rho": lv["rho"], "items": lv["items"],
@@ -204,10 +209,8 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
                      **{c: k.get(c) for c in KPI_COLUMNS}, **{c: comparison.get(c) for c in HEAD_COLUMNS},
                      **{f"mean_bits_{f}": fam.get(f, {}).get("mean_bits") for f in FAMILY_ORDER},
                      **{f"fidelity_pass_rate_{f}": fam.get(f, {}).get("pass_rate") for f in FAMILY_ORDER},
-                     **{f"split_{s}": job["split"][s] for s in SPLIT_KEYS},
-                     **{f"memorizable_share_{f}": job["memorizable_share"][f] for f in FAMILY_ORDER},
-                     **{c: job[c] for c in ("poor_memorizable_share", "clean_learnable_share", "teacher_epochs",
-                                            "job_seconds")}})
+                     **({} if control else teacher_split), "teacher_epochs": job["teacher_epochs"],
+                     "job_seconds": job["job_seconds"]})
     return rows
 
 
