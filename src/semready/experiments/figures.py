@@ -97,8 +97,9 @@ def _ms(sel: list[dict[str, Any]], key: str, spec: str = ".0f") -> str:
 
 
 def _one_per_job(rows: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
-    """One row per seed of a level (job-level columns are the same in every scheme's row)."""
-    return list({str(r["seed"]): r for r in rows if r["level"] == level}.values())
+    """One row per seed of a level (job-level columns are the same in every scheme's own row; a control's row
+    leaves the teacher's split blank)."""
+    return list({str(r["seed"]): r for r in rows if r["level"] == level and " | " not in r["scheme"]}.values())
 
 
 def _distinct(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
@@ -115,7 +116,7 @@ def split_lines(rows: list[dict[str, Any]]) -> list[str]:
     Returns:
         Markdown lines.
     """
-    made_by = _distinct(rows, ("split_score", "split_policy", "split_value"))
+    made_by = _distinct([r for r in rows if " | " not in r["scheme"]], ("split_score", "split_policy", "split_value"))
     lines = ["## The split: score, policy and X_m share per family (mean ± std over seeds)", "",
              f"Each job's teacher split its stream with {made_by} (the run's default after `semready train`; per "
              "job in `results.csv`, `split_*`). "
