@@ -25,6 +25,11 @@ from semready.errors import SemreadyError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Make raw source data semantic-ready: learnable vs memorizable, by contrastive learning.")
 console = Console(stderr=True)
+
+
+def _print_wide(table) -> None:
+    """A wide table at the terminal's width, or 200 columns into a log or pipe (80 would cut every label)."""
+    (console if console.is_terminal else Console(stderr=True, width=200)).print(table)
 _state = {"debug": False}
 
 DataOpt = Annotated[str, typer.Option("--data", help="data spec: sample | npz:PATH | cifar10:ROOT[:test] | "
@@ -233,7 +238,7 @@ def simulate(
     kpis = api.simulate(run, data, [s.value for s in scheme or []] or ["all"], overrides,
                         on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet),
                         controls=("all",) if controls else ())
-    console.print(api.kpi_table(kpis))
+    _print_wide(api.kpi_table(kpis))
     typer.echo(f"KPIs -> {api.RunDir(run).kpis}")
 
 
@@ -246,7 +251,7 @@ def demo(
     """The system on one stream: the embedded sample with noise and scrambled items mixed in → teacher → split →
     classical / vanilla / disentangled schemes → report.html."""
     r = api.demo(out, epochs=epochs, progress=_progress(quiet), say=typer.echo)
-    console.print(api.kpi_table(r["kpis"]))
+    _print_wide(api.kpi_table(r["kpis"]))
     typer.echo(f"report: {r['report']}")
 
 
