@@ -62,12 +62,12 @@ def untrained_parts(run: Path, images: torch.Tensor, seed: int) -> tuple[np.ndar
     Returns:
         (clusters int (N,), the default learnability score float (N,)).
     """
-    from semready.data import load_run_data
+    from semready.data import ImageData
     from semready.teacher.infer import TrainedRun
     from semready.teacher.train import Trainer
 
     cfg = RunDir(run).read_config()
-    data = load_run_data(cfg.data.spec, cfg.data.image_size, len(images))
+    data = ImageData(images, None, None, cfg.data.spec)  # the stream already in memory: no second read
     trainer = Trainer(cfg, data, run.parent / "untrained", progress=False)
     trainer.prime_bank()
     trainer.seed_prototypes()
@@ -145,7 +145,7 @@ def control_row(van: dict, dis: dict, classical: dict) -> dict[str, Any]:
 
 
 def run_split_controls(run: str | Path, own: Items, in_fit: np.ndarray, m: int, comm: CommConfig, seed: int,
-                       names: tuple[str, ...], judge=None, classical: dict | None = None) -> dict[str, Any]:
+                       names: tuple[str, ...], judge=None, done: dict[str, dict] | None = None) -> dict[str, Any]:
     """Split controls on the language items and sent items of ``semready simulate``: each sent by vanilla and
     disentangled, compared as kpis.json's ``comparison`` is.
 
@@ -158,14 +158,19 @@ def run_split_controls(run: str | Path, own: Items, in_fit: np.ndarray, m: int, 
         seed: seeds the controls and the schemes.
         names: the split controls to run (of ``SPLIT_CONTROLS``).
         judge: semantic fidelity (:class:`~semready.comm.semantic.SemanticJudge`) or None.
-        classical: the classical scheme's summary on the same sent items; run here when None.
+        done: scheme -> summary already run on these items with the teacher's split (what simulate sent): the
+            classical baseline, and the ``teacher`` row when vanilla and disentangled are there.
 
     Returns:
         name -> :func:`control_row`.
     """
-    if classical is None:
-        classical = run_scheme("classical", own.subset(in_fit), own.subset(~in_fit), m, comm, seed, judge)[0]
+    done = done or {}
+    classical = done.get("classical") or run_scheme("classical", own.subset(in_fit), own.subset(~in_fit), m, comm,
+                                                    seed, judge)[0]
     rows, vanilla_runs = {}, {}
+    if "teacher" in names and done.get("vanilla") and done.get("disentangled"):  # simulate's own schemes
+        rows["teacher"] = control_row(done["vanilla"], done["disentangled"], classical)
+        names = tuple(n for n in names if n != "teacher")
     for name, (clusters, learnable, k) in split_controls(Path(run), own, m, seed, names).items():
         items = Items(own.images, np.asarray(clusters), np.asarray(learnable))
         fit, stream = items.subset(in_fit), items.subset(~in_fit)

@@ -199,7 +199,7 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         from semready.comm.controls import run_split_controls
 
         kpis["controls"] = run_split_controls(run_dir, own, in_fit, cfg.model.clusters, comm, cfg.train.seed,
-                                              controls, judge, kpis.get("classical"))
+                                              controls, judge, {s: kpis[s] for s in schemes})
     files.write_kpis(kpis, tables)
     return kpis
 
