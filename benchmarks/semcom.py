@@ -34,7 +34,7 @@ from semready.config import build_config
 from semready.data import load_data
 from semready.data.inject import count_for_fraction, inject
 from semready.errors import SemreadyError
-from semready.experiments.reproduce import per_family_kpis
+from semready.experiments.reproduce import memorizable_by_family, per_family_kpis
 from semready.pipeline import train
 from semready.rundir import RunDir
 
@@ -94,7 +94,7 @@ def run_semcom_benchmark(data_dir: str | Path, fraction: float = 0.2, minutes: f
     return {"benchmark": "semcom", "fraction": fraction, "minutes": minutes, "seed": seed, "image_size": image_size,
             "torch": torch.__version__, "teacher_epochs": trained["epochs"],
             "split": {k: trained[k] for k in ("score", "policy", "value", "threshold", "learnable", "memorizable")},
-            "memorizable_share_by_family": {f: float(memorizable[family == f].mean()) for f in np.unique(family)},
+            "memorizable_share_by_family": memorizable_by_family(memorizable, family),
             "kpis": kpis, "per_family": per_family_kpis(RunDir(run).read_kpi_item_rows(), family),
             **controls, "simulate_seconds": t_controls - t_sim, "controls_seconds": time.perf_counter() - t_controls,
             "wall_seconds": time.perf_counter() - t0}

@@ -175,8 +175,8 @@ def check_families_and_split(out, rows, report, summary):
         for s in samples:  # samples.csv: one row per stream item, split learnable / memorizable
             memorizable.setdefault(family[int(s["index"])], []).append(s["split"] == "memorizable")
         every_row = [r for r in rows if r["level"] == level["name"]]
-        my_rows = [r for r in every_row if " | " not in r["scheme"]]  # the teacher's split's own rows
-        controls = [r for r in every_row if " | " in r["scheme"]]
+        my_rows = [r for r in every_row if not r["scheme"].startswith("disentangled | ")]  # the teacher's split
+        controls = [r for r in every_row if r["scheme"].startswith("disentangled | ")]
         assert len(controls) == 3 and all(r["split_policy"] == r["memorizable_share_noise"] == "" for r in controls)
         for f in fams:
             share = sum(memorizable[f]) / len(memorizable[f])

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
+from semready.comm.controls import SPLIT_CONTROLS, run_split_controls
 from semready.comm.kpi import compare
 from semready.comm.semantic import SemanticJudge
 from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
@@ -76,8 +77,6 @@ def check_controls(controls, own_stream: bool) -> tuple[str, ...]:
     >>> check_controls(["all"], True)
     ('untrained teacher', 'no teacher (pixel)', 'random split')
     """
-    from semready.comm.controls import SPLIT_CONTROLS
-
     controls = tuple(controls or ())
     if "all" in controls:
         controls = SPLIT_CONTROLS[1:]
@@ -109,19 +108,17 @@ def language_mask(n: int, language_fraction: float, seed: int) -> np.ndarray:
     return in_fit
 
 
-def run_items(run_dir: str | Path) -> Items:
+def run_items(run_dir: str | Path, cfg=None) -> Items:
     """A trained run's own stream as :class:`Items`: images, content elements and split from samples.csv.
 
     Args:
         run_dir: the run directory.
+        cfg: its config, when the caller has read it already.
 
     Returns:
         The items, in stream order.
     """
-    return _run_items(Path(run_dir), RunDir(run_dir).read_config())
-
-
-def _run_items(run_dir: Path, cfg) -> Items:
+    cfg = cfg or RunDir(run_dir).read_config()
     clusters, learnable = run_split(run_dir)
     data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))
     return Items(data.images, clusters, learnable)
@@ -168,7 +165,7 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     comm = comm_config(cfg.comm, overrides)
     schemes = check_schemes(list(schemes or ["all"]))
     controls = check_controls(controls, spec is None or spec == cfg.data.spec)
-    own = _run_items(run_dir, cfg)
+    own = run_items(run_dir, cfg)
     in_fit = language_mask(len(own), comm.language_fraction, cfg.train.seed)
     fit = own.subset(in_fit)
     if spec is None or spec == cfg.data.spec:
@@ -196,8 +193,6 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
             on_scheme(scheme, summary)
     kpis["comparison"] = compare(kpis)
     if controls:
-        from semready.comm.controls import run_split_controls
-
         kpis["controls"] = run_split_controls(run_dir, own, in_fit, cfg.model.clusters, comm, cfg.train.seed,
                                               controls, judge, {s: kpis[s] for s in schemes})
     files.write_kpis(kpis, tables)

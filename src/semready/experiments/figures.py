@@ -12,6 +12,7 @@ import numpy as np
 from semready import io
 from semready.experiments.headline import by_level, headline, level_names, shapes
 from semready.experiments.reproduce import FAMILY_ORDER as FAMILIES
+from semready.experiments.reproduce import control_scheme, is_control
 from semready.rundir import SweepDir
 
 STYLE = {"classical": ("tab:gray", "s", "Classical"), "vanilla": ("tab:red", "o", "Vanilla semantic"),
@@ -61,7 +62,7 @@ def write_figures(out: Path, rows: list[dict[str, Any]]) -> list[str]:
     def controls(key):  # the disentangled scheme under each control split, thin dotted lines
         def draw(ax):
             for name, color in CONTROL_STYLE.items():
-                x, m, _ = by_level(rows, f"disentangled | {name}", key)
+                x, m, _ = by_level(rows, control_scheme(name), key)
                 if len(x):
                     ax.plot(x, m, ls=":", lw=1.2, marker=".", color=color, label=f"control: {name}")
         return draw
@@ -99,7 +100,7 @@ def _ms(sel: list[dict[str, Any]], key: str, spec: str = ".0f") -> str:
 def _one_per_job(rows: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
     """One row per seed of a level (job-level columns are the same in every scheme's own row; a control's row
     leaves the teacher's split blank)."""
-    return list({str(r["seed"]): r for r in rows if r["level"] == level and " | " not in r["scheme"]}.values())
+    return list({str(r["seed"]): r for r in rows if r["level"] == level and not is_control(r["scheme"])}.values())
 
 
 def _distinct(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
@@ -116,7 +117,8 @@ def split_lines(rows: list[dict[str, Any]]) -> list[str]:
     Returns:
         Markdown lines.
     """
-    made_by = _distinct([r for r in rows if " | " not in r["scheme"]], ("split_score", "split_policy", "split_value"))
+    own = [r for r in rows if not is_control(r["scheme"])]
+    made_by = _distinct(own, ("split_score", "split_policy", "split_value"))
     lines = ["## The split: score, policy and X_m share per family (mean ± std over seeds)", "",
              f"Each job's teacher split its stream with {made_by} (the run's default after `semready train`; per "
              "job in `results.csv`, `split_*`). "
@@ -171,14 +173,10 @@ def same_items_line(rows: list[dict[str, Any]]) -> str:
         One markdown table row.
     """
     sel = [r for r in rows if r["scheme"] == "disentangled"]
-    levels = level_names(rows)
-    top = [r for r in sel if levels and r["level"] == levels[-1]]
-    vals = [float(r["same_items_reduction_pct"]) for r in sel if r.get("same_items_reduction_pct") not in (None, "")]
-    at_top = [float(r["same_items_reduction_pct"]) for r in top
-              if r.get("same_items_reduction_pct") not in (None, "")]
-    mean = f"{np.mean(vals):.1f} % ± {np.std(vals):.1f}" if vals else "–"
-    return (f"| **same-items \\|Z_i\\| reduction vs vanilla** (X_l, both schemes; controls below) | {mean} | "
-            f"{_fmt(float(np.mean(at_top)) if at_top else None, '.1f')} % | – (the paper compares own items) |")
+    top = [r for r in sel if r["level"] == (level_names(rows) or [None])[-1]]
+    return (f"| **same-items \\|Z_i\\| reduction vs vanilla** (X_l, both schemes; controls below) | "
+            f"{_ms(sel, 'same_items_reduction_pct', '.1f')} % | {_ms(top, 'same_items_reduction_pct', '.1f')} % | "
+            "– (the paper compares own items) |")
 
 
 def impact_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -206,7 +204,7 @@ def control_lines(rows: list[dict[str, Any]]) -> list[str]:
     untrained-teacher, no-teacher and random-split controls (mean ± std over levels × seeds, and at the top level).
 
     Args:
-        rows: results.csv rows, control rows included (scheme ``disentangled | <control>``).
+        rows: results.csv rows, control rows included (:func:`~semready.experiments.reproduce.control_scheme`).
 
     Returns:
         report.md lines.
@@ -218,12 +216,11 @@ def control_lines(rows: list[dict[str, Any]]) -> list[str]:
              "splits at the teacher's X_l size and is compared with its own vanilla (docs/kpis.md).", "",
              "| split | same-items \\|Z\\| reduction | at the highest level | all-items reduction | "
              "at the highest level |", "|---|---|---|---|---|"]
-    for name in ("disentangled", *(f"disentangled | {c}" for c in CONTROL_STYLE)):
+    for name, label in (("disentangled", "teacher (ours)"), *((control_scheme(c), c) for c in CONTROL_STYLE)):
         sel = [r for r in rows if r["scheme"] == name]
         if not sel:
             continue
         top = [r for r in sel if r["level"] == levels[-1]] if levels else []
-        label = "teacher (ours)" if name == "disentangled" else name.split(" | ")[1]
         cells = [_ms(part, key, ".1f") for key in ("same_items_reduction_pct", "all_items_reduction_pct")
                  for part in (sel, top)]
         lines.append(f"| {label} | " + " | ".join(f"{c} %" for c in cells) + " |")

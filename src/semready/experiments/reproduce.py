@@ -37,8 +37,23 @@ KPI_COLUMNS = ["mean_representation_bits", "total_bits_per_item", "total_bits_pe
                "multi_packet_share"]
 HEAD_COLUMNS = ["same_items_reduction_pct", "all_items_reduction_pct"]  # on the disentangled (and control) rows
 # the controls every job runs beside the teacher (semready.comm.controls); each adds a results.csv row whose
-# scheme is "disentangled | <control>" (its disentangled scheme; the comparison is against its own vanilla)
+# scheme is control_scheme(name) (its disentangled scheme; the comparison is against its own vanilla)
 SWEEP_CONTROLS = ("untrained teacher", "no teacher (pixel)", "random split")
+_CONTROL = "disentangled | "
+
+
+def control_scheme(name: str) -> str:
+    """The results.csv scheme of a control's row.
+
+    >>> control_scheme("random split"), is_control(control_scheme("random split")), is_control("disentangled")
+    ('disentangled | random split', True, False)
+    """
+    return _CONTROL + name
+
+
+def is_control(scheme: str) -> bool:
+    """Whether a results.csv row is a control's (its split is not the teacher's)."""
+    return scheme.startswith(_CONTROL)
 RESULT_COLUMNS = ["level", "content_complexity_nats", "elements", "unseen", "rho", "items", "seed", "clusters",
                   "scheme", *KPI_COLUMNS, *HEAD_COLUMNS, *[f"mean_bits_{f}" for f in FAMILY_ORDER],
                   *[f"fidelity_pass_rate_{f}" for f in FAMILY_ORDER], *[f"split_{k}" for k in SPLIT_KEYS],
@@ -193,7 +208,7 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
     lv = job["level"]
     head = job["kpis"].get("comparison", {})
     runs = [(s, job["kpis"].get(s), head if s == "disentangled" else {}) for s in SCHEMES]
-    runs += [(f"disentangled | {name}", c["disentangled"], c) for name, c in job.get("controls", {}).items()]
+    runs += [(control_scheme(name), c["disentangled"], c) for name, c in job.get("controls", {}).items()]
     # the teacher's split columns belong to its own rows; a control's split is another one (left blank)
     teacher_split = {**{f"split_{s}": job["split"][s] for s in SPLIT_KEYS},
                      **{f"memorizable_share_{f}": job["memorizable_share"][f] for f in FAMILY_ORDER},
@@ -201,7 +216,6 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
     for scheme, k, comparison in runs:
         if k is None:
             continue
-        control = " | " in scheme
         fam = job["per_family"].get(scheme, {})
         rows.append({"level": lv["name"], "content_complexity_nats": job["content_complexity_nats"],
                      "elements": lv["elements"], "unseen": lv["unseen"], "rho": lv["rho"], "items": lv["items"],
@@ -209,7 +223,7 @@ def result_rows(job: dict[str, Any]) -> list[dict[str, Any]]:
                      **{c: k.get(c) for c in KPI_COLUMNS}, **{c: comparison.get(c) for c in HEAD_COLUMNS},
                      **{f"mean_bits_{f}": fam.get(f, {}).get("mean_bits") for f in FAMILY_ORDER},
                      **{f"fidelity_pass_rate_{f}": fam.get(f, {}).get("pass_rate") for f in FAMILY_ORDER},
-                     **({} if control else teacher_split), "teacher_epochs": job["teacher_epochs"],
+                     **({} if is_control(scheme) else teacher_split), "teacher_epochs": job["teacher_epochs"],
                      "job_seconds": job["job_seconds"]})
     return rows
 
