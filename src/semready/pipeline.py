@@ -24,6 +24,7 @@ from semready.data import (
     iter_batches,
     load_data,
     load_run_data,
+    ordered_batches,
 )
 from semready.errors import SemreadyError
 from semready.progress import task
@@ -77,7 +78,8 @@ def train(out: str | Path, cfg: SemreadyConfig | None = None, *, resume: bool = 
         check_data_identity(cfg.data, out)
         if epochs is not None:
             cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": epochs})})
-    data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download)
+    data = load_data(cfg.data.spec, image_size=cfg.data.image_size, download=cfg.data.download,
+                     workers=cfg.data.workers, stream=cfg.data.stream)
     trainer = Trainer(cfg, data, out, progress=progress)  # validates data before anything is written
     log = trainer.fit(resume=resume, on_epoch=on_epoch)
     if not trainer.dist.main:  # under torchrun, rank 0 alone scores and writes the run
@@ -203,7 +205,8 @@ def split(run_dir: str | Path, policy: str = DEFAULT_POLICY, value: float = DEFA
     stages = ("loading the run's data", "scoring", "ranking", "plotting")
     with task(stages[0], len(stages), progress) as bar:
         check_data_identity(cfg.data, run_dir)
-        data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters))  # pixels for regen, labels, grids
+        # pixels for regen, labels, grids
+        data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters), cfg.data.stream)
         embeddings = None
         if cfg.rank.score == "teacher":  # the teacher's embeddings of the stream: read again through the teacher
             embeddings = load_run(run_dir).assign_all(data.images).embeddings
@@ -306,17 +309,19 @@ def evaluate(run_dir: str | Path, spec: str | None = None, *, image_size: int | 
         ``kmeans_features``; scored on the labelled items only (a label of -1 means unlabelled).
     """
     run = load_run(run_dir)
-    if spec is None:
+    own = spec is None
+    if own:
         check_data_identity(run.cfg.data, run_dir)
         spec = run.cfg.data.spec
-    data = load_data(spec, image_size=image_size or run.image_shape[1], download=download)
+    data = load_data(spec, image_size=image_size or run.image_shape[1], download=download,
+                     stream=own and run.cfg.data.stream)
     known = None if data.labels is None else data.labels >= 0  # -1: unlabelled (scikit-learn's convention)
     if known is None or not known.any():
         raise SemreadyError(f"data {spec} has no labels: evaluate needs labelled data (npz with 'y', cifar, "
                             "folder)")
     parts = []
     with task("evaluating", len(data), progress) as bar:
-        for a in run.assign_stream((data.images[i:i + batch_size] for i in range(0, len(data), batch_size)),
+        for a in run.assign_stream(ordered_batches(data.images, torch.arange(len(data)), batch_size),
                                    with_features=kmeans):
             parts.append(a)
             bar.advance(len(a.clusters))

@@ -48,6 +48,9 @@ class DataConfig(_Section):
         download: allow downloading a named dataset.
         size_bytes, sha256: size and content hash of the file or folder the run was trained on, recorded by
             ``semready train`` (:mod:`semready.data.identity`); None for ``sample`` and ``cifar``.
+        stream: leave image files on disk and decode each batch when it is needed, in worker processes
+            (``folder:``, ``list:``, ``wds:``, ``hf:``): data larger than memory trains and splits.
+        workers: processes decoding image files; None: several for 1,024 items or more, 0: none.
     """
 
     spec: str = "sample"
@@ -55,6 +58,8 @@ class DataConfig(_Section):
     download: bool = False
     size_bytes: int | None = Field(None, ge=0)
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    stream: bool = False
+    workers: int | None = Field(None, ge=0, le=64)
 
 
 class ViewsConfig(_Section):

@@ -12,6 +12,7 @@ from semready.data.sources import (
     parse_spec,
     to_rgb,
 )
+from semready.data.stream import StreamedImages, ordered_batches
 
 __all__ = ["SPEC_HELP", "ImageData", "absolute_spec", "check_data_identity", "data_identity", "iter_batches",
-           "load_data", "load_run_data", "parse_spec", "to_rgb"]
+           "load_data", "load_run_data", "ordered_batches", "parse_spec", "StreamedImages", "to_rgb"]

@@ -15,7 +15,8 @@ def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """Items as flat float vectors in [0, 1], area-downsampled so that the longer side is ≤ ``resolution``.
 
     Args:
-        images: uint8 N×C×H×W.
+        images: uint8 N×C×H×W, in memory or streamed (:class:`~semready.data.stream.StreamedImages`, whose own
+            ``pixel_vectors`` computes them batch by batch, once).
         resolution: the longest side kept.
 
     Returns:
@@ -24,6 +25,8 @@ def pixel_vectors(images: torch.Tensor, resolution: int) -> torch.Tensor:
     >>> pixel_vectors(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8), 4).shape
     torch.Size([2, 48])
     """
+    if not isinstance(images, torch.Tensor):
+        return images.pixel_vectors(resolution)
     x = images.float() / 255.0
     h, w = x.shape[-2:]
     if max(h, w) > resolution:

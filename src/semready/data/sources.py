@@ -45,6 +45,7 @@ from semready.data.formats import (
     user_path,
 )
 from semready.data.parallel import auto_workers, decoded_batches, mismatch
+from semready.data.stream import StreamedImages
 from semready.errors import SemreadyError
 
 
@@ -53,7 +54,8 @@ class ImageData:
     """Images as a contiguous uint8 N×3×H×W RGB tensor, with optional int64 labels and class names.
 
     Attributes:
-        images: uint8 N×3×H×W.
+        images: uint8 N×3×H×W; or, loaded with ``stream=True``, a :class:`~semready.data.stream.StreamedImages`
+            that decodes the files it is asked for.
         labels: int64 (N,), or None; -1 marks an item whose label is unknown (scikit-learn's convention).
         classes: class names indexed by label, or None.
         spec: the data spec the images came from.
@@ -61,7 +63,7 @@ class ImageData:
         paths: each item's locator: its image file for ``folder:``, else ``<absolute spec>#<id>``; or None.
     """
 
-    images: torch.Tensor
+    images: torch.Tensor | StreamedImages
     labels: np.ndarray | None
     classes: list[str] | None
     spec: str
@@ -255,8 +257,8 @@ class Batches:
 
 
 def load_data(spec: str = "sample", *, image_size: int | None = None, download: bool = False,
-              workers: int | None = None) -> ImageData:
-    """Load a whole data source as uint8 RGB N×3×H×W with labels if known.
+              workers: int | None = None, stream: bool = False) -> ImageData:
+    """Load a whole data source as uint8 RGB N×3×H×W with labels if known (or leave it on disk: ``stream``).
 
     Args:
         spec: a data spec (``SPEC_HELP``).
@@ -264,6 +266,8 @@ def load_data(spec: str = "sample", *, image_size: int | None = None, download: 
         download: let ``cifar10:`` / ``cifar100:`` fetch the dataset into ROOT.
         workers: processes decoding image files (``folder:``, ``list:``, ``wds:``, ``hf:``); None: several for
             1024 items or more, else none (:func:`~semready.data.parallel.auto_workers`); 0: in this process.
+        stream: keep image files on disk, decoded batch by batch when read (:class:`~semready.data.stream.
+            StreamedImages`); for sources of image files only.
 
     Returns:
         The :class:`ImageData`.
@@ -276,6 +280,9 @@ def load_data(spec: str = "sample", *, image_size: int | None = None, download: 
         _check_int(image_size, "image_size", MIN_SIZE, "--image-size 32")
     src = _open(spec, download)
     n_workers = auto_workers(src, workers)
+    if stream:
+        ids, paths = item_ids(spec, src, 0, src.n)
+        return ImageData(StreamedImages(src, image_size, n_workers), src.labels, src.classes, spec, ids, paths)
     if n_workers:
         parts = list(_batches(src, _WORKER_BATCH, image_size, workers=n_workers))
         images = torch.cat([x for x, _ in parts])
@@ -315,18 +322,19 @@ def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, d
     return Batches(src, _batches(src, batch_size, image_size, ids_of, n_workers))
 
 
-def load_run_data(spec: str, image_size: int | None, items: int) -> ImageData:
+def load_run_data(spec: str, image_size: int | None, items: int, stream: bool = False) -> ImageData:
     """A trained run's own stream, refused in one line if it no longer holds the run's number of items.
 
     Args:
         spec: the run's ``data.spec``.
         image_size: the run's ``data.image_size``.
         items: how many items the run was trained and split on.
+        stream: leave it on disk (:func:`load_data`).
 
     Returns:
         The stream, ``items`` long.
     """
-    data = load_data(spec, image_size=image_size)
+    data = load_data(spec, image_size=image_size, stream=stream)
     if len(data) != items:
         raise SemreadyError(f"{spec} now holds {len(data)} items but the run has {items}: "
                             "restore the training data or retrain")

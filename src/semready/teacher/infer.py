@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from semready.config import SemreadyConfig
+from semready.data import ordered_batches
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
 from semready.teacher.checkpoint import load_checkpoint, peek_state
@@ -140,14 +141,14 @@ class TrainedRun:
         """:meth:`assign_batch` over a whole stream in batches, concatenated.
 
         Args:
-            images: uint8 N×C×H×W.
+            images: uint8 N×C×H×W, in memory or streamed (:class:`~semready.data.stream.StreamedImages`).
             batch_size: items per forward pass.
             with_features: also return the backbone features.
 
         Returns:
             :class:`Assignment` of all N items.
         """
-        parts = list(self.assign_stream((images[i:i + batch_size] for i in range(0, len(images), batch_size)),
+        parts = list(self.assign_stream(ordered_batches(images, torch.arange(len(images)), batch_size),
                                         with_features))
         return Assignment.concat(parts)
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from rich.progress import Progress
 
 from semready.config import SemreadyConfig
-from semready.data import ImageData
+from semready.data import ImageData, ordered_batches
 from semready.errors import SemreadyError
 from semready.progress import progress_bars
 from semready.rundir import RunDir
@@ -64,7 +64,7 @@ class Trainer:
 
     Args:
         cfg: the run's config.
-        data: the stream X (uint8 N×3×H×W).
+        data: the stream X (uint8 N×3×H×W, in memory or streamed from disk: ``data.stream``).
         run_dir: where checkpoints and log.csv go.
         progress: show progress bars.
         backbone: your own ψ instead of ``model.encoder`` (:meth:`Teacher.from_config`); pass the same
@@ -118,15 +118,19 @@ class Trainer:
         """Whether warm-up is over (cluster-aware negatives and L_D on)."""
         return self.epoch >= self.cfg.train.warmup_epochs
 
-    def views(self, images: torch.Tensor, gen: torch.Generator, shard: bool = True
+    def views(self, images: torch.Tensor, gen: torch.Generator, shard: bool = True, whole: int | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """χ1, χ2 of a uint8 global batch N×3×H×W with the epoch's ``gen``, computed on the device.
 
         Under DDP (and ``shard``) a rank moves and perturbs only its slice, with the random parameters of the whole
         batch: every rank's generator stays in step, and the slices together are the views one process would make
-        of the whole batch. Returns (χ1, χ2), float n×3×H×W each, standardised; n = N/world when sharded."""
+        of the whole batch. ``whole``: ``images`` is already this rank's slice of a global batch of ``whole``
+        items (:meth:`run_epoch` reads only its slice). Returns (χ1, χ2), float n×3×H×W each, standardised;
+        n = N/world when sharded."""
         n, start = len(images), 0
-        if shard and self.dist.enabled:
+        if whole is not None:
+            n, start = whole, self.dist.rank * whole // self.dist.world
+        elif shard and self.dist.enabled:
             start = self.dist.rank * n // self.dist.world
             images = images[start:start + n // self.dist.world]
         x1, x2 = two_views(self.to_device(images), self.cfg.views, gen, share=(start, n))
@@ -172,8 +176,7 @@ class Trainer:
         k = self.teacher.bank.size
         idx = torch.randint(len(self.data), (k,), generator=gen)
         self.teacher.momentum_encoder.train()
-        for start in range(0, k, self.batch_size):
-            images = self.data.images[idx[start:start + self.batch_size]]
+        for images in ordered_batches(self.data.images, idx, self.batch_size):
             # under DDP each rank keys its slice and all gather; a last chunk that does not split evenly is keyed
             # whole by every rank and rank 0's keys are kept, so every rank's bank is the same
             shard = len(images) % self.dist.world == 0
@@ -243,9 +246,12 @@ class Trainer:
         task = progress.add_task(f"epoch {self.epoch + 1}/{cfg.train.epochs}", total=self.steps_per_epoch) \
             if progress else None
         t0 = time.perf_counter()
-        for s in range(self.steps_per_epoch):
-            batch = self.data.images[order[s * self.batch_size:(s + 1) * self.batch_size]]
-            out = self.train_step(batch, gen)
+        # this rank's slice of every global batch: streamed data decodes only what the rank trains on
+        world, rank = self.dist.world, self.dist.rank
+        steps = order[:self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+        mine = steps[:, rank * self.batch_size // world:(rank + 1) * self.batch_size // world]
+        for s, batch in enumerate(ordered_batches(self.data.images, mine.flatten(), mine.shape[1])):
+            out = self.step_on_views(*self.views(batch, gen, whole=self.batch_size))
             sums += out.losses.double()
             sizes += torch.bincount(out.key_clusters, minlength=self.teacher.clusters)
             self.step += 1
