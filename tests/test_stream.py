@@ -119,3 +119,14 @@ def test_a_streamed_run_resumes(tmp_path, photos):
     log = api.train(tmp_path / "r", resume=True, epochs=2, progress=False)["log"]
     ref = _train(tmp_path / "ref", root, stream=False, epochs=2)["log"]
     assert [r["loss"] for r in log] == [r["loss"] for r in ref]
+
+
+def test_a_saved_hugging_face_dataset_streams(tmp_path, photos):
+    datasets = pytest.importorskip("datasets")
+    _, x = photos
+    ds = datasets.Dataset.from_dict({"img": [Image.fromarray(v.permute(1, 2, 0).numpy()) for v in x[:20]]},
+                                    features=datasets.Features({"img": datasets.Image()}))
+    ds.save_to_disk(str(tmp_path / "saved"))
+    s = load_data(f"hf:{tmp_path}/saved", stream=True, workers=0).images
+    assert isinstance(s, StreamedImages) and torch.equal(s[torch.arange(20)], x[:20])
+    assert torch.equal(torch.cat(list(ordered_batches(s, torch.arange(19, -1, -1), 6))), x[:20].flip(0))
