@@ -18,7 +18,8 @@ takes items out of it.
 
 Importing this module is cheap: the functions load their stage (torch and all) on first use, and the names the
 command line offers as choices (:data:`POLICIES`, :data:`SCORES`, :data:`SCHEMES`, :data:`CODECS`,
-:data:`PRESETS`, :data:`SPLITS`, :data:`EXPORT_TARGETS`, :data:`DEVICES`) are read from the modules that define
+:data:`PRESETS`, :data:`SPLITS`, :data:`EXPORT_TARGETS`, :data:`DEVICES`, :data:`CHANNELS`,
+:data:`MODULATIONS`) are read from the modules that define
 them without running those modules, so ``semready --help`` and a wrong choice answer at once.
 """
 
@@ -69,12 +70,16 @@ PRESETS: tuple[str, ...] = _constant("semready.config", "PRESETS")
 SPLITS: tuple[str, ...] = _constant("semready.export", "SPLITS")
 EXPORT_TARGETS: tuple[str, ...] = _constant("semready.export", "TARGETS")
 DEVICES: tuple[str, ...] = _constant("semready.overrides", "DEVICES")
+CHANNELS: tuple[str, ...] = _constant("semready.comm.channel", "CHANNELS")
+MODULATIONS: tuple[str, ...] = _constant("semready.comm.channel", "MODULATIONS")
 
 _LAZY = {
     "train": ("semready.pipeline", "train"), "split": ("semready.pipeline", "split"),
     "route": ("semready.pipeline", "route"), "evaluate": ("semready.pipeline", "evaluate"),
     "export_split": ("semready.export", "export_split"), "export_embeddings": ("semready.export", "export_embeddings"),
-    "kpi_table": ("semready.comm.simulate", "kpi_table"), "reproduce": ("semready.experiments.reproduce", "reproduce"),
+    "kpi_table": ("semready.comm.simulate", "kpi_table"), "sweep_table": ("semready.comm.snr_sweep", "sweep_table"),
+    "parse_snr_list": ("semready.comm.snr_sweep", "parse_snr_list"),
+    "reproduce": ("semready.experiments.reproduce", "reproduce"),
     "demo": ("semready.experiments.demo", "run_demo"),
     "report": ("semready.report", "build_report"), "RunDir": ("semready.rundir", "RunDir"),
     "SweepDir": ("semready.rundir", "SweepDir"), "load_run": ("semready.teacher.infer", "load_run"),
@@ -102,7 +107,7 @@ def __dir__() -> list[str]:
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
              overrides: dict[str, Any] | None = None, *, on_scheme=None, progress: bool = False,
-             controls: tuple[str, ...] = ()) -> dict[str, Any]:
+             controls: tuple[str, ...] = (), snr_sweep: list[float] | None = None) -> dict[str, Any]:
     """:func:`semready.comm.simulate.simulate` (same arguments) with a progress bar over the schemes.
 
     Args:
@@ -121,8 +126,9 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
             if on_scheme is not None:
                 on_scheme(scheme, summary)
 
-        return run_schemes(run_dir, spec, names, overrides, on_scheme=done, controls=controls)
+        return run_schemes(run_dir, spec, names, overrides, on_scheme=done, controls=controls,
+                           snr_sweep=snr_sweep)
 
 
-__all__ = ["CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "POLICIES",
-           "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]
+__all__ = ["CHANNELS", "CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "MODULATIONS",
+           "POLICIES", "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]

@@ -2,8 +2,9 @@
 
 Every user mistake is a :class:`~semready.errors.SemreadyError`: printed as one line, exit code 2, no
 traceback unless ``--debug``. The choices of ``--policy``, ``--score``, ``--preset``, ``--scheme``, ``--codec``,
-``--split`` and ``--to`` come from the modules that define them (through :mod:`semready.api`, which reads them
-without importing torch), so ``--help`` and a wrong choice answer at once, and the shell can complete them.
+``--split``, ``--to``, ``--channel`` and ``--modulation`` come from the modules that define them (through
+:mod:`semready.api`, which reads them without importing torch), so ``--help`` and a wrong choice answer at once,
+and the shell can complete them.
 """
 
 from __future__ import annotations
@@ -49,9 +50,12 @@ Scheme = _choices("Scheme", ("all", *api.SCHEMES))
 Codec = _choices("Codec", api.CODECS)
 SplitName = _choices("SplitName", api.SPLITS)
 Target = _choices("Target", api.EXPORT_TARGETS)
+Channel = _choices("Channel", api.CHANNELS)
+Modulation = _choices("Modulation", api.MODULATIONS)
 # what each choice is called in its one-line error
 _CHOICE_NOUNS = {"--policy": "split policy", "--score": "learnability score", "--preset": "preset",
-                 "--scheme": "scheme", "--codec": "classical codec", "--split": "split", "--to": "export target"}
+                 "--scheme": "scheme", "--codec": "classical codec", "--split": "split", "--to": "export target",
+                 "--channel": "channel", "--modulation": "modulation"}
 
 
 def _device(value: str) -> str:
@@ -228,17 +232,24 @@ def simulate(
     rate: Annotated[float | None, typer.Option("--rate", help="link rate R (bit/s)")] = None,
     payload: Annotated[int | None, typer.Option("--payload", help="packet payload (bytes)")] = None,
     packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,
+    channel: Annotated[Channel | None, typer.Option("--channel", help="a physical channel under the packets")] = None,
+    snr: Annotated[float | None, typer.Option("--snr-db", help="Es/N0 (dB), -10..40")] = None,
+    modulation: Annotated[Modulation | None, typer.Option("--modulation", help="Gray-mapped")] = None,
+    sweep: Annotated[str | None, typer.Option("--snr-sweep", metavar="DB,DB,..", help="also sweep Es/N0 (dB)")] = None,
     controls: Annotated[bool, typer.Option("--controls", help="also send the same items split by an untrained "
                                                               "teacher, no teacher and at random (slower)")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Teacher -> link -> apprentice for the classical, vanilla and disentangled schemes; writes RUN/kpis.json."""
     overrides = {"fidelity_psnr_db": fidelity, "classical_codec": codec.value if codec else None, "rate_bps": rate,
-                 "payload_bytes": payload, "packet_loss": packet_loss}
+                 "payload_bytes": payload, "packet_loss": packet_loss, "channel": channel and channel.value,
+                 "snr_db": snr, "modulation": modulation and modulation.value}
     kpis = api.simulate(run, data, [s.value for s in scheme or []] or ["all"], overrides,
                         on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet),
-                        controls=("all",) if controls else ())
+                        controls=("all",) if controls else (), snr_sweep=sweep and api.parse_snr_list(sweep))
     _print_wide(api.kpi_table(kpis))
+    if "snr_sweep" in kpis:
+        _print_wide(api.sweep_table(kpis["snr_sweep"]))
     typer.echo(f"KPIs -> {api.RunDir(run).kpis}")
 
 

@@ -21,7 +21,9 @@ from pydantic import ValidationError
 
 from semready.comm.controls import SPLIT_CONTROLS, run_split_controls
 from semready.comm.kpi import compare
+from semready.comm.link import Link
 from semready.comm.semantic import SemanticJudge
+from semready.comm.snr_sweep import check_snr_list, run_snr_sweep
 from semready.comm.system import SCHEMES, Items, check_schemes, run_scheme
 from semready.config import CommConfig
 from semready.data import check_data_identity, iter_batches, load_run_data
@@ -140,8 +142,8 @@ def _routed_items(run_dir: Path, spec: str, image_size: int) -> Items:
 
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
-             overrides: dict[str, Any] | None = None, *, on_scheme=None, controls: tuple[str, ...] = ()
-             ) -> dict[str, Any]:
+             overrides: dict[str, Any] | None = None, *, on_scheme=None, controls: tuple[str, ...] = (),
+             snr_sweep: list[float] | None = None) -> dict[str, Any]:
     """Run the schemes on a trained run, write RUN/kpis.json, RUN/kpis_items.csv and RUN/languages/. A run whose
     data is gone or changed since training is refused in one line.
 
@@ -153,16 +155,20 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         on_scheme: called as ``on_scheme(scheme, summary)`` after each scheme.
         controls: split controls to run beside (:data:`semready.comm.controls.SPLIT_CONTROLS`, e.g. ``random
             split``); each is sent by vanilla and disentangled on the same items. The run's own stream only.
+        snr_sweep: Es/N0 values (dB, at least two; a physical ``comm.channel``) to send every scheme's messages
+            at again (:mod:`semready.comm.snr_sweep`).
 
     Returns:
         The KPIs: ``settings``, one summary per scheme, ``comparison`` (:func:`semready.comm.kpi.compare`) and,
-        with ``controls``, ``controls`` (name -> :func:`semready.comm.controls.control_row`).
+        with ``controls``, ``controls`` (name -> :func:`semready.comm.controls.control_row`); with ``snr_sweep``,
+        ``snr_sweep`` (:func:`semready.comm.snr_sweep.run_snr_sweep`).
     """
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
     cfg = files.read_config()
     check_data_identity(cfg.data, run_dir)  # the run's own stream, gone or changed since training: one line
     comm = comm_config(cfg.comm, overrides)
+    snrs = check_snr_list(comm, snr_sweep) if snr_sweep is not None else None
     schemes = check_schemes(list(schemes or ["all"]))
     controls = check_controls(controls, spec is None or spec == cfg.data.spec)
     own = run_items(run_dir, cfg)
@@ -178,8 +184,12 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
         "data": spec, "items_sent": len(stream), "learnable_sent": int(stream.learnable.sum()),
         "language_items": len(fit), "learnable_language_items": int(fit.learnable.sum()),
         "fidelity_psnr_db": comm.fidelity_psnr_db, "classical_codec": comm.classical_codec,
-        "rate_bps": comm.rate_bps, "payload_bytes": comm.payload_bytes, "packet_loss": comm.packet_loss,
-        "bit_error_rate": comm.bit_error_rate, "beta": comm.beta, "semantic_cosine": comm.semantic_cosine}}
+        "rate_bps": Link.from_config(comm).rate_bps, "payload_bytes": comm.payload_bytes,
+        "packet_loss": comm.packet_loss, "bit_error_rate": comm.bit_error_rate, "beta": comm.beta,
+        "semantic_cosine": comm.semantic_cosine}}
+    if comm.channel != "packet":  # a packet link's settings stay as they were
+        kpis["settings"].update({"channel": comm.channel, "modulation": comm.modulation, "snr_db": comm.snr_db,
+                                 "symbol_rate": comm.symbol_rate})
     tables = {}
     files.languages.mkdir(exist_ok=True)
     judge = SemanticJudge.from_run(run_dir, comm.semantic_cosine)  # loaded once, judges every scheme's items
@@ -195,6 +205,8 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     if controls:
         kpis["controls"] = run_split_controls(run_dir, own, in_fit, cfg.model.clusters, comm, cfg.train.seed,
                                               controls, judge, {s: kpis[s] for s in schemes})
+    if snrs is not None:
+        kpis["snr_sweep"] = run_snr_sweep({s: kpis[s] for s in schemes}, tables, comm, snrs, cfg.train.seed)
     files.write_kpis(kpis, tables)
     return kpis
 
@@ -225,7 +237,9 @@ def kpi_table(kpis: dict, title: str | None = None):
     s = kpis["settings"]
     semantic = f", semantic cos >= {s['semantic_cosine']}" if "semantic_cosine" in s else ""  # older kpis.json
     table = Table(title=title or f"{s['items_sent']} items sent, fidelity PSNR >= {s['fidelity_psnr_db']} dB"
-                                 f"{semantic}, classical {s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s")
+                                 f"{semantic}, classical {s['classical_codec']}, R = {s['rate_bps']:.0f} bit/s"
+                                 + (f", {s['modulation'].upper()} over {s['channel']} at Es/N0 {s['snr_db']:g} dB"
+                                    if s.get("channel", "packet") != "packet" else ""))
     table.add_column("scheme")
     for name, _, _ in TABLE_COLUMNS:
         table.add_column(name, justify="right")

@@ -241,8 +241,8 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
     generated_bits = np.array([encode_item(x, cfg.classical_codec, cfg.fidelity_psnr_db).bits for x in regen_imgs])
     generated = packets_for(generated_bits, cfg.payload_bytes)
     # link bits sent per stream bit (retransmissions included; a resent partial last packet costs its own size)
-    resend = tr.seconds * cfg.rate_bps / tr.bits if tr.bits else 1.0
-    impact = semantic_impact(generated, passed, bits, cfg.rate_bps, gen_seconds, resend)
+    resend = tr.seconds * link.rate_bps / tr.bits if tr.bits else 1.0  # the link's R: a channel sets its own
+    impact = semantic_impact(generated, passed, bits, link.rate_bps, gen_seconds, resend)
     return {"rep": rep, "stream_bits": stream.bits, "bits": bits, "information_bits": info, "psnr": psnr,
             "passed": passed, "capped": capped, "impact": impact, "generation_seconds": gen_seconds,
             "link": tr, "generated_packets": generated, "received": torch.from_numpy(regen_imgs),
@@ -276,7 +276,7 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
     >>> summary["semantic_items"], summary["classical_items"], lang.built_on, table["path"][:4].tolist()
     (15, 5, 'learnable', ['semantic', 'semantic', 'semantic', 'classical'])
     """
-    link = Link(cfg.rate_bps, cfg.payload_bytes, cfg.packet_loss, cfg.bit_error_rate, cfg.max_transmissions, seed)
+    link = Link.from_config(cfg, seed)
     n = len(stream)
     semantic = np.zeros(n, dtype=bool) if scheme == "classical" else (
         np.ones(n, dtype=bool) if scheme == "vanilla" else stream.learnable.copy())

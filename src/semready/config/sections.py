@@ -210,7 +210,13 @@ class CommConfig(_Section):
         "best", description="classical path: best (smallest of png/jpeg/webp meeting the fidelity target), "
         "png (lossless), jpeg, webp, zlib or lzma (lossless, raw bytes)")
     payload_bytes: int = Field(1472, ge=1, le=65_507, description="packet payload (UDP over a 1,500-byte MTU)")
-    rate_bps: float = Field(1e6, gt=0.0, description="link rate R in bits per second")
+    rate_bps: float = Field(1e6, gt=0.0, description="link rate R in bits per second (channel packet)")
+    channel: Literal["packet", "awgn", "rayleigh"] = Field(
+        "packet", description="packet: i.i.d. erasures and bit errors only; awgn / rayleigh: a physical channel "
+        "under the packets (Rayleigh: one fade per packet transmission), R = symbol_rate · log2 M")
+    snr_db: float = Field(10.0, ge=-10.0, le=40.0, description="Es/N0 per symbol in dB (awgn, rayleigh: the mean)")
+    modulation: Literal["bpsk", "qpsk", "16qam"] = Field("qpsk", description="Gray-mapped; coherent detection")
+    symbol_rate: float = Field(1e6, gt=0.0, le=1e12, description="Rs in baud (awgn, rayleigh)")
     packet_loss: float = Field(0.0, ge=0.0, lt=1.0, description="packet erasure probability")
     bit_error_rate: float = Field(0.0, ge=0.0, lt=1.0, description="i.i.d. bit errors; a hit packet is resent")
     max_transmissions: int = Field(16, ge=1, le=1000, description="tries per packet before it is lost")
