@@ -39,9 +39,11 @@ from semready.report.thumbs import items_html, pick_items
 from semready.rundir import RunDir, SweepDir, read_rows
 
 RUN_SECTIONS = ("overview", "training", "clusters-over-time", "ranked-clusters", "learnability", "items",
-                "embedding", "metrics", "kpis", "rd")
+                "embedding", "metrics", "kpis")
+RD_SECTION = "rd"  # a run's section only where rd.json exists (``semready rd``), after its KPIs
 SWEEP_SECTIONS = ("overview", "figures", "results")
-SECTIONS = RUN_SECTIONS + SWEEP_SECTIONS[1:]  # every section, in the order a page shows them
+SECTIONS = RUN_SECTIONS + SWEEP_SECTIONS[1:]  # every section a page always shows, in page order
+_ORDER = RUN_SECTIONS + (RD_SECTION,) + SWEEP_SECTIONS[1:]
 TITLES = {"overview": "Overview", "training": "Training curves",
           "clusters-over-time": "Cluster sizes and marginal entropy over training",
           "ranked-clusters": "Clusters ranked by confidence", "learnability": "Learnability",
@@ -67,9 +69,9 @@ def report_sections(path: Path) -> tuple[str, ...]:
     run, sweep = RunDir(path), SweepDir(path)
     is_run = run.is_run() or run.kpis.is_file() or run.metrics.is_file()
     wanted = (set(RUN_SECTIONS) if is_run else set()) | (set(SWEEP_SECTIONS) if sweep.is_sweep() else set())
-    if not run.rd.is_file():  # a section of its own only where the sweep ran
-        wanted.discard("rd")
-    return tuple(s for s in SECTIONS if s in wanted)
+    if is_run and run.rd.is_file():  # a section of its own only where the sweep ran
+        wanted.add(RD_SECTION)
+    return tuple(s for s in _ORDER if s in wanted)
 
 
 def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max_clusters: int = 12) -> Path:
