@@ -300,7 +300,7 @@ def test_the_sweep_writes_rd_json_with_every_curve_on_the_same_items(swept):
                 assert all(b < c for b, c in zip(bits, bits[1:], strict=False)), (name, key, bits)
             xl = [p["learnable"]["bits_per_item"] for p in points]
             assert all(b < c for b, c in zip(xl, xl[1:], strict=False)), (name, xl)
-    for i, t in enumerate(s["targets_db"]):  # per item the smallest, so on average no more than any codec
+    for i in range(len(s["targets_db"])):  # per item the smallest, so on average no more than any codec
         assert curves["min_all"][i]["bits_per_item"] <= min(
             [curves[c][i]["bits_per_item"] for c in ("webp", "jpeg2000", "avif", "best")] + [curves["png"][0][
                 "bits_per_item"]]) + 1e-9
