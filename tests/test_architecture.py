@@ -25,7 +25,7 @@ LAYERS = [
 ]
 RUN_FILES = ("config.yaml", "checkpoint.safetensors", "state.json", "log.csv", "samples.csv", "clusters.csv",
              "split.json", "regen.safetensors", "typicality.safetensors", "metrics.json", "kpis.json",
-             "kpis_items.csv", "report.html",
+             "kpis_items.csv", "rd.json", "report.html",
              "results.csv", "summary.json", "report.md", "job.json", "stream.npz", "family.npy")
 
 

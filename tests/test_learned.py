@@ -70,7 +70,7 @@ def test_rate_falls_as_the_target_loosens(items, codec):
         bits.append(32 * len(lang.encode(rep)))
         passed = psnr_db(lang.regenerate(rep), sent).numpy() >= target
         assert passed[rep.step < STEPS - 1].all()  # every item that found a step meets the target
-    assert all(a > b for a, b in zip(bits, bits[1:])), bits
+    assert all(a > b for a, b in zip(bits[:-1], bits[1:], strict=True)), bits
 
 
 def test_element_scales_shrink_toward_the_pooled_ones(items, codec):

@@ -8,6 +8,7 @@
     api.export_split("runs/demo", "memorizable", "xm.npz", to="npz")
     api.export_embeddings("runs/demo", "z.npy")            # the teacher's embeddings of the run's items
     kpis = api.simulate("runs/demo")                       # classical, vanilla, disentangled -> kpis.json
+    api.rd_sweep("runs/demo", "26,30,34,38")               # rate–distortion curves and BD-rates -> rd.json
     api.report("runs/demo")                                # runs/demo/report.html
     api.reproduce("runs/reproduce")                        # the paper's Fig. 2 and Fig. 3
 
@@ -79,7 +80,7 @@ _LAZY = {
     "export_split": ("semready.export", "export_split"), "export_embeddings": ("semready.export", "export_embeddings"),
     "kpi_table": ("semready.comm.simulate", "kpi_table"), "sweep_table": ("semready.comm.snr_sweep", "sweep_table"),
     "parse_snr_list": ("semready.comm.snr_sweep", "parse_snr_list"),
-    "reproduce": ("semready.experiments.reproduce", "reproduce"),
+    "reproduce": ("semready.experiments.reproduce", "reproduce"), "rd_tables": ("semready.experiments.rd", "rd_tables"),
     "demo": ("semready.experiments.demo", "run_demo"),
     "report": ("semready.report", "build_report"), "RunDir": ("semready.rundir", "RunDir"),
     "SweepDir": ("semready.rundir", "SweepDir"), "load_run": ("semready.teacher.infer", "load_run"),
@@ -130,5 +131,28 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
                            snr_sweep=snr_sweep)
 
 
+def rd_sweep(run_dir: str | Path, targets, codecs: list[str] | None = None, max_items: int | None = None, *,
+             progress: bool = False) -> dict[str, Any]:
+    """:func:`semready.experiments.rd.rd_sweep` (same arguments: PSNR targets, codecs, items) with a progress bar
+    over its points; writes RUN/rd.json.
+
+    Args:
+        progress: show a progress bar with ETA.
+    """
+    from semready.experiments.rd import LANGUAGES, LOSSLESS, check_codecs, parse_targets
+    from semready.experiments.rd import rd_sweep as sweep
+    from semready.progress import task
+
+    names, points = check_codecs(codecs), len(parse_targets(targets))
+    total = sum(1 if c in LOSSLESS else points for c in names) + points * len(LANGUAGES)
+    with task("rate-distortion sweep", total, progress) as bar:
+        def done(curve: str, target: float) -> None:
+            bar.advance()
+            bar.describe(f"rate-distortion: {curve} at {target:g} dB done")
+
+        return sweep(run_dir, targets, names, max_items, on_point=done)
+
+
 __all__ = ["CHANNELS", "CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "MODULATIONS",
-           "POLICIES", "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "simulate", *_LAZY]
+           "POLICIES", "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "rd_sweep", "simulate",
+           *_LAZY]

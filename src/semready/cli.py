@@ -228,7 +228,7 @@ def simulate(
     fidelity: Annotated[float | None, typer.Option("--fidelity", help="PSNR target (dB) at the receiver")] = None,
     codec: Annotated[Codec | None, typer.Option(
         "--codec", help="classical codec: best (default: the smallest of png/jpeg/webp meeting --fidelity) | png "
-        "(lossless) | jpeg | webp | zlib | lzma")] = None,
+        "(lossless) | jpeg | webp | jpeg2000 | avif | zlib | lzma")] = None,
     rate: Annotated[float | None, typer.Option("--rate", help="link rate R (bit/s)")] = None,
     payload: Annotated[int | None, typer.Option("--payload", help="packet payload (bytes)")] = None,
     packet_loss: Annotated[float | None, typer.Option("--packet-loss", help="packet erasure probability")] = None,
@@ -251,6 +251,21 @@ def simulate(
     if "snr_sweep" in kpis:
         _print_wide(api.sweep_table(kpis["snr_sweep"]))
     typer.echo(f"KPIs -> {api.RunDir(run).kpis}")
+
+
+@app.command()
+def rd(
+    run: Annotated[Path, typer.Argument(help="a trained run directory")],
+    targets: Annotated[str, typer.Option(help="PSNR targets (dB), comma-separated, 2 or more")] = "26,30,34,38",
+    codec: Annotated[list[Codec] | None, typer.Option("--codec", help="classical codecs (repeatable)")] = None,
+    items: Annotated[int | None, typer.Option(help="send only the first N held-out items")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Rate–distortion: bits/item vs PSNR per codec and language scheme, BD-rates; writes RUN/rd.json."""
+    r = api.rd_sweep(run, targets, [c.value for c in codec or []] or None, items, progress=_progress(quiet))
+    for table in api.rd_tables(r):
+        _print_wide(table)
+    typer.echo(f"rate-distortion -> {api.RunDir(run).rd}")
 
 
 @app.command()

@@ -3,16 +3,20 @@
 - ``best`` (the default): the smallest of png / jpeg / webp that meets the target — the fair baseline, held to
   the same fidelity target as the semantic items and no stricter.
 - ``png``: lossless PNG through Pillow; passes any fidelity target, usually at several times the bytes.
-- ``jpeg`` / ``webp``: the lowest quality (1–100, binary search) whose decoded item meets the fidelity target;
-  an item no quality can bring to the target is sent as PNG instead (so the classical path never fails).
+- ``jpeg`` / ``webp`` / ``avif``: the lowest quality (1–100, binary search) whose decoded item meets the
+  fidelity target; an item no quality can bring to the target is sent as PNG instead (so the classical path never
+  fails). AVIF (libavif through Pillow) codes 4:4:4 at speed 8, one thread.
+- ``jpeg2000``: the same search over OpenJPEG's PSNR layer target (its ``quality`` is that target in tenths of a
+  dB, 1–1000; 9/7 irreversible wavelet, a raw J2K codestream without the JP2 container). The target OpenJPEG
+  aims at is its own estimate, so the search checks every decoded item, as for the other codecs.
   The search assumes that pass/fail is monotone in quality; JPEG's is, WebP's is not for about 1 item in 8
   (a higher quality can fail where a lower one passes), so on some 5 % of items the WebP quality found is not
   the lowest passing one (a few bytes more; docs/kpis.md).
 - ``zlib`` / ``lzma``: general-purpose lossless compression of the item's raw bytes (for byte streams).
 
 Header-stripped sizes: PNG — the IDAT payloads; JPEG — the entropy-coded data after the SOS header; WebP — the
-VP8/VP8L chunk payload; zlib — the raw deflate stream (no 2-byte header, no 4-byte checksum); lzma — the raw
-LZMA2 stream (no .xz container).
+VP8/VP8L chunk payload; JPEG 2000 — the tile data after the SOD marker; AVIF — the ``mdat`` box payload; zlib —
+the raw deflate stream (no 2-byte header, no 4-byte checksum); lzma — the raw LZMA2 stream (no .xz container).
 """
 
 from __future__ import annotations
@@ -26,13 +30,19 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+import PIL
 import torch
-from PIL import Image
+from PIL import Image, features
 
 from semready.comm.kpi import psnr_db
 from semready.errors import SemreadyError
 
-CODECS = ("png", "jpeg", "webp", "best", "zlib", "lzma")
+CODECS = ("png", "jpeg", "webp", "jpeg2000", "avif", "best", "zlib", "lzma")
+LOSSY = ("jpeg", "webp", "jpeg2000", "avif")  # the codecs that search a quality for the fidelity target
+AVIF_SPEED = 8  # 0 (slowest) .. 10: 8 halves the search's time of Pillow's default 6, sizes within 1.5 %
+# codec -> (Pillow format, Pillow feature to check or None, highest quality searched)
+_FORMATS = {"jpeg": ("JPEG", None, 100), "webp": ("WEBP", None, 100), "jpeg2000": ("JPEG2000", "jpg_2000", 1000),
+            "avif": ("AVIF", "avif", 100)}
 _LZMA_RAW = [{"id": lzma.FILTER_LZMA2}]
 
 
@@ -43,7 +53,8 @@ class Encoded:
     Attributes:
         payload: the bytes that go on the wire, headers included.
         codec: the codec actually used (``png`` when a lossy codec could not meet the target).
-        quality: the JPEG/WebP quality chosen, None for lossless codecs.
+        quality: the quality chosen (JPEG/WebP/AVIF: 1–100; JPEG 2000: its PSNR layer target in tenths of a dB),
+            None for lossless codecs.
         header_stripped_bytes: the payload without container headers (see the module docstring).
     """
 
@@ -97,6 +108,66 @@ def _webp_stripped(data: bytes) -> int:
     return len(data)
 
 
+def _j2k_stripped(data: bytes) -> int:
+    """A one-tile J2K codestream: the bytes between the SOD marker and the closing EOC marker."""
+    sod = data.find(b"\xff\x93")
+    return len(data) if sod < 0 else max(len(data) - (sod + 2) - 2, 0)
+
+
+def _avif_stripped(data: bytes) -> int:
+    """The payload of the top-level ``mdat`` boxes (the AV1 data); the rest is the HEIF container."""
+    pos, total = 0, 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        head = 8
+        if size == 1:  # a 64-bit size follows the type
+            size, head = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
+        elif size == 0:  # the box runs to the end of the file
+            size = len(data) - pos
+        if size < head:
+            break
+        if kind == b"mdat":
+            total += size - head
+        pos += size
+    return total or len(data)
+
+
+_STRIPPED = {"JPEG": _jpeg_stripped, "WEBP": _webp_stripped, "JPEG2000": _j2k_stripped, "AVIF": _avif_stripped}
+
+
+def available(codec: str) -> None:
+    """Refuse, in one line, a codec this Pillow was built without (JPEG 2000 needs OpenJPEG, AVIF libavif).
+
+    Args:
+        codec: one of ``CODECS``.
+
+    >>> available("png")
+    """
+    feature = _FORMATS.get(codec, (None, None, 0))[1]
+    if feature is None:
+        return
+    try:
+        ok = features.check(feature)
+    except ValueError:  # a Pillow too old to know the feature at all
+        ok = False
+    if not ok:
+        raise SemreadyError(f"this Pillow ({PIL.__version__}) cannot write {codec} (built without "
+                            f"{'OpenJPEG' if codec == 'jpeg2000' else 'libavif'}): install a Pillow wheel that has "
+                            f"it (pip install -U pillow) or choose another codec")
+
+
+def _options(fmt: str, quality: int, mode: str) -> dict:
+    """Pillow's save options for one quality of a lossy format."""
+    if fmt == "JPEG":
+        return {"quality": quality, "subsampling": 0}
+    if fmt == "JPEG2000":
+        return {"quality_mode": "dB", "quality_layers": [quality / 10], "irreversible": True, "no_jp2": True}
+    if fmt == "AVIF":
+        return {"quality": quality, "speed": AVIF_SPEED, "max_threads": 1,
+                "subsampling": "4:0:0" if mode == "L" else "4:4:4"}
+    return {"quality": quality}
+
+
 def _save(img: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt, **kw)
@@ -136,17 +207,16 @@ def _jpeg_overhead(mode: str) -> int:
     return min(len(d) - _jpeg_stripped(d) for d in (_save(img, "JPEG", quality=q, subsampling=0) for q in (1, 100)))
 
 
-def _lossy(item: np.ndarray, fmt: str, psnr_target: float) -> Encoded | None:
-    """Binary search for the lowest quality meeting the target; None if even quality 100 does not."""
+def _lossy(item: np.ndarray, fmt: str, psnr_target: float, top: int = 100) -> Encoded | None:
+    """Binary search for the lowest quality (1..``top``) meeting the target; None if even ``top`` does not."""
     img = _image(item)
-    kw = {"subsampling": 0} if fmt == "JPEG" else {}
     ref = item[0] if item.shape[0] == 1 else item.transpose(1, 2, 0)  # the decoder's H×W(×3) layout
 
     def attempt(quality: int) -> bytes | None:
-        data = _save(img, fmt, quality=quality, **kw)
+        data = _save(img, fmt, **_options(fmt, quality, img.mode))
         return data if _meets(_decode_hwc(data, fmt, item.shape[0]), ref, psnr_target) else None
 
-    lo, hi, best = 1, 100, None
+    lo, hi, best = 1, top, None
     while lo <= hi:
         mid = (lo + hi) // 2
         data = attempt(mid)
@@ -156,8 +226,8 @@ def _lossy(item: np.ndarray, fmt: str, psnr_target: float) -> Encoded | None:
             lo = mid + 1
     if best is None:
         return None
-    stripped = _jpeg_stripped(best[1]) if fmt == "JPEG" else _webp_stripped(best[1])
-    return Encoded(best[1], fmt.lower(), best[0], stripped)
+    codec = next(c for c, f in _FORMATS.items() if f[0] == fmt)
+    return Encoded(best[1], codec, best[0], _STRIPPED[fmt](best[1]))
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -209,9 +279,10 @@ def encode_item(item: np.ndarray, codec: str, psnr_target: float) -> Encoded:
         data = lzma.compress(item.tobytes(), format=lzma.FORMAT_XZ)
         return Encoded(data, "lzma", None, len(lzma.compress(item.tobytes(), format=lzma.FORMAT_RAW,
                                                              filters=_LZMA_RAW)))
+    available(codec)
     if codec == "best":
         return _best(item, psnr_target)
-    found = _lossy(item, codec.upper(), psnr_target) if codec in ("jpeg", "webp") else None
+    found = _lossy(item, _FORMATS[codec][0], psnr_target, _FORMATS[codec][2]) if codec in LOSSY else None
     if found is not None:
         return found
     png = _save(_image(item), "PNG", optimize=True)  # lossless, and the lossy codecs' fallback
@@ -236,4 +307,5 @@ def decode_item(enc: Encoded, shape: tuple[int, int, int]) -> np.ndarray:
         return np.frombuffer(zlib.decompress(enc.payload), dtype=np.uint8).reshape(shape).copy()
     if enc.codec == "lzma":
         return np.frombuffer(lzma.decompress(enc.payload), dtype=np.uint8).reshape(shape).copy()
-    return _to_array(Image.open(io.BytesIO(enc.payload)), shape[0])
+    fmt = _FORMATS[enc.codec][0] if enc.codec in _FORMATS else "PNG"
+    return _to_array(Image.open(io.BytesIO(enc.payload), formats=[fmt]), shape[0])

@@ -206,9 +206,9 @@ class CommConfig(_Section):
     fidelity_psnr_db: float = Field(
         30.0, gt=0.0, le=100.0, description="the one fidelity criterion: PSNR (dB) of the regenerated item"
     )
-    classical_codec: Literal["png", "jpeg", "webp", "best", "zlib", "lzma"] = Field(
+    classical_codec: Literal["png", "jpeg", "webp", "jpeg2000", "avif", "best", "zlib", "lzma"] = Field(
         "best", description="classical path: best (smallest of png/jpeg/webp meeting the fidelity target), "
-        "png (lossless), jpeg, webp, zlib or lzma (lossless, raw bytes)")
+        "png (lossless), jpeg, webp, jpeg2000, avif, zlib or lzma (lossless, raw bytes)")
     payload_bytes: int = Field(1472, ge=1, le=65_507, description="packet payload (UDP over a 1,500-byte MTU)")
     rate_bps: float = Field(1e6, gt=0.0, description="link rate R in bits per second (channel packet)")
     channel: Literal["packet", "awgn", "rayleigh"] = Field(

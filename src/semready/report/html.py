@@ -8,7 +8,8 @@ URL), so it can be mailed or archived as one file. The page holds the sections t
   (cluster sizes and normalised marginal entropy per epoch) · ``ranked-clusters`` · ``learnability``
   (histogram, the split's rule) · ``items`` (each cluster's most learnable and most memorizable items as
   captioned thumbnails: id, learnability, cluster) · ``embedding`` (PCA of the teacher's features) · ``metrics``
-  (metrics.json) · ``kpis`` (kpis.json: the schemes side by side, :mod:`semready.report.kpis`);
+  (metrics.json) · ``kpis`` (kpis.json: the schemes side by side, :mod:`semready.report.kpis`) · ``rd`` (rd.json,
+  only where ``semready rd`` wrote it: RD curves and BD-rates, :mod:`semready.report.rd`);
 - a reproduction folder (:data:`SWEEP_SECTIONS`): ``overview`` · ``figures`` (``fig2_*.png`` / ``fig3_*.png``) ·
   ``results`` (results.csv, summary.json, report.md).
 
@@ -33,18 +34,22 @@ from semready.report.markup import is_scalar as _is_scalar
 from semready.report.markup import json_tables as _json_tables
 from semready.report.markup import na, page, png_data_url
 from semready.report.markup import table as _table
+from semready.report.rd import rd_section
 from semready.report.thumbs import items_html, pick_items
 from semready.rundir import RunDir, SweepDir, read_rows
 
 RUN_SECTIONS = ("overview", "training", "clusters-over-time", "ranked-clusters", "learnability", "items",
                 "embedding", "metrics", "kpis")
+RD_SECTION = "rd"  # a run's section only where rd.json exists (``semready rd``), after its KPIs
 SWEEP_SECTIONS = ("overview", "figures", "results")
-SECTIONS = RUN_SECTIONS + SWEEP_SECTIONS[1:]  # every section, in the order a page shows them
+SECTIONS = RUN_SECTIONS + SWEEP_SECTIONS[1:]  # every section a page always shows, in page order
+_ORDER = RUN_SECTIONS + (RD_SECTION,) + SWEEP_SECTIONS[1:]
 TITLES = {"overview": "Overview", "training": "Training curves",
           "clusters-over-time": "Cluster sizes and marginal entropy over training",
           "ranked-clusters": "Clusters ranked by confidence", "learnability": "Learnability",
           "items": "Items per cluster", "embedding": "Embedding map", "metrics": "Clustering metrics",
-          "kpis": "KPIs: the schemes side by side", "figures": "Figures", "results": "Results"}
+          "kpis": "KPIs: the schemes side by side", "rd": "Rate–distortion", "figures": "Figures",
+          "results": "Results"}
 LOSSES = ("loss", "l_i", "l_d", "anti_collapse")
 
 
@@ -64,7 +69,9 @@ def report_sections(path: Path) -> tuple[str, ...]:
     run, sweep = RunDir(path), SweepDir(path)
     is_run = run.is_run() or run.kpis.is_file() or run.metrics.is_file()
     wanted = (set(RUN_SECTIONS) if is_run else set()) | (set(SWEEP_SECTIONS) if sweep.is_sweep() else set())
-    return tuple(s for s in SECTIONS if s in wanted)
+    if is_run and run.rd.is_file():  # a section of its own only where the sweep ran
+        wanted.add(RD_SECTION)
+    return tuple(s for s in _ORDER if s in wanted)
 
 
 def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max_clusters: int = 12) -> Path:
@@ -94,7 +101,7 @@ def build_report(path: Path, *, max_items: int = 2000, per_cluster: int = 8, max
     builders: dict[str, Callable[[], str]] = {
         "overview": r.overview, "training": r.training, "clusters-over-time": r.clusters_over_time,
         "ranked-clusters": r.ranked_clusters, "learnability": r.learnability, "items": r.items,
-        "embedding": r.embedding, "metrics": r.metrics, "kpis": r.kpis, "figures": r.figures,
+        "embedding": r.embedding, "metrics": r.metrics, "kpis": r.kpis, "rd": r.rd, "figures": r.figures,
         "results": r.results}
     parts = []
     for sid in ids:
@@ -323,6 +330,15 @@ class _Run:
             return kpi_section(k)
         except ValueError as exc:
             raise Missing(f"{exc}; rerun `semready simulate {self.path}`") from None
+
+    def rd(self) -> str:
+        rd = self.json(self.run.rd, f"sweep the run: `semready rd {self.path}`")
+        if not isinstance(rd, dict):
+            raise Missing(f"rd.json is not a JSON object; rerun `semready rd {self.path}`")
+        try:
+            return rd_section(rd)
+        except ValueError as exc:
+            raise Missing(f"{exc}; rerun `semready rd {self.path}`") from None
 
     def figures(self) -> str:
         figs = self.sweep.figures()

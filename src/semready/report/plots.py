@@ -291,3 +291,38 @@ def embedding_figure(xy: np.ndarray, clusters: np.ndarray, memorizable: np.ndarr
     ax.set_title(f"Teacher features ({method}), coloured by cluster")
     ax.legend(fontsize=7)
     return fig
+
+
+def rd_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], lossless: dict[str, float] | None = None,
+              title: str = "Rate–distortion"):
+    """Bits per item against PSNR, one curve per codec or scheme; lossless codecs as vertical lines.
+
+    Args:
+        curves: name -> (bits per item, PSNR in dB), each (P,); points with a non-finite PSNR are left out.
+        lossless: name -> bits per item of a lossless codec (its PSNR is infinite: drawn as a vertical line).
+        title: the figure's title.
+
+    Returns:
+        The matplotlib figure (bits on a log axis).
+
+    >>> fig = rd_figure({"webp": (np.array([500.0, 900.0]), np.array([26.0, 30.0]))}, {"png": 2000.0})
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['webp', 'png (lossless)']
+    >>> plt.close(fig)
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name, (bits, psnr) in curves.items():
+        bits, psnr = np.asarray(bits, dtype=np.float64), np.asarray(psnr, dtype=np.float64)
+        keep = np.isfinite(bits) & np.isfinite(psnr)
+        order = np.argsort(bits[keep])
+        ax.plot(bits[keep][order], psnr[keep][order], marker="o", ms=4, label=name,
+                ls="--" if name in ("vanilla", "disentangled") else "-")
+    for name, bits in (lossless or {}).items():
+        ax.axvline(bits, color="#777777", ls=":", label=f"{name} (lossless)")
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per item")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return fig

@@ -18,6 +18,7 @@ A run folder (``semready train --out RUN``) holds:
 ``splits/<n>/``           earlier splits (samples.csv, clusters.csv, split.json, regen.safetensors), kept by a re-split
 ``metrics.json``          ACC / NMI / ARI (``semready evaluate``)
 ``kpis.json``, ``kpis_items.csv``, ``languages/``   the semantic communication KPIs (``semready simulate``)
+``rd.json``               the rate–distortion sweep: bits/item against fidelity per codec and scheme (``semready rd``)
 ``report.html``           the self-contained report (``semready report``)
 ========================  ==================================================================================
 

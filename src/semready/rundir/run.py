@@ -32,7 +32,7 @@ class RunDir:
 
     Attributes:
         config, checkpoint, state, log, tb, samples, clusters, split, regen, typicality, plots, metrics, kpis,
-        kpi_items, languages, report: the paths of the run's files and folders (see the module docstring's table).
+        kpi_items, rd, languages, report: the paths of the run's files and folders (see the module docstring's table).
 
     >>> run = RunDir("runs/demo")
     >>> run.samples.name, run.language("vanilla").as_posix()
@@ -60,6 +60,7 @@ class RunDir:
     metrics = property(lambda self: self.path / "metrics.json")
     kpis = property(lambda self: self.path / "kpis.json")
     kpi_items = property(lambda self: self.path / "kpis_items.csv")
+    rd = property(lambda self: self.path / "rd.json")
     languages = property(lambda self: self.path / "languages")
     report = property(lambda self: self.path / "report.html")
     splits = property(lambda self: self.path / "splits")
@@ -277,6 +278,10 @@ class RunDir:
             rows["impact"] += [f"{x:.4f}" for x in t["impact"]]
         write_table(self.kpi_items, ITEM_KPI_COLUMNS, rows)
         io.write_json(self.kpis, kpis)
+
+    def write_rd(self, result: dict[str, Any]) -> None:
+        """Write rd.json (the rate–distortion sweep, :mod:`semready.experiments.rd`), atomically."""
+        io.write_json(self.rd, result)
 
     def read_kpi_item_rows(self) -> list[dict[str, str]]:  # column -> text
         return read_rows(self.kpi_items, f"simulate the run: `semready simulate {self.path}`")
