@@ -40,7 +40,8 @@ def tiny_run(work: Path, epochs: int, seed: int) -> Path:
     return run
 
 
-def run_channel_benchmark(run: Path, items: int, modulation: str = "qpsk", snrs=SNRS) -> dict:
+def run_channel_benchmark(run: Path, items: int, modulation: str = "qpsk", snrs=SNRS, learned: bool = False,
+                          fidelity: float | None = None) -> dict:
     t0 = time.perf_counter()
     cfg = RunDir(run).read_config()
     own = run_items(run, cfg)
@@ -50,11 +51,16 @@ def run_channel_benchmark(run: Path, items: int, modulation: str = "qpsk", snrs=
     sent = np.zeros(len(own), dtype=bool)
     sent[held_out] = True
     stream = own.subset(sent)
-    comm = cfg.comm.model_copy(update={"channel": "packet"})  # the messages: what each scheme sends, error-free
+    # the messages: what each scheme sends, error-free
+    comm = cfg.comm.model_copy(update={"channel": "packet", "language": "linear",
+                                       **({"fidelity_psnr_db": fidelity} if fidelity else {})})
     summaries, tables = {}, {}
     for scheme in SCHEMES:
         summaries[scheme], tables[scheme], _ = run_scheme(scheme, fit, stream, cfg.model.clusters, comm,
                                                           cfg.train.seed)
+    for scheme in ("vanilla", "disentangled") if learned else ():  # the learned language on the same items
+        summaries[f"learned {scheme}"], tables[f"learned {scheme}"], _ = run_scheme(
+            scheme, fit, stream, cfg.model.clusters, comm.model_copy(update={"language": "learned"}), cfg.train.seed)
     t_sweep = time.perf_counter()
     sweeps = {kind: run_snr_sweep(summaries, tables, comm.model_copy(update={"channel": kind,
                                                                            "modulation": modulation}),
@@ -65,21 +71,22 @@ def run_channel_benchmark(run: Path, items: int, modulation: str = "qpsk", snrs=
             "image_size": int(own.images.shape[-1]), "fidelity_psnr_db": comm.fidelity_psnr_db,
             "classical_codec": comm.classical_codec, "modulation": modulation, "symbol_rate": comm.symbol_rate,
             "payload_bytes": comm.payload_bytes, "max_transmissions": comm.max_transmissions,
-            "schemes": {s: {k: summaries[s].get(k) for k in KEEP} for s in SCHEMES}, "sweeps": sweeps,
+            "schemes": {s: {k: summaries[s].get(k) for k in KEEP} for s in summaries}, "sweeps": sweeps,
             "schemes_seconds": t_sweep - t0, "sweep_seconds": time.perf_counter() - t_sweep,
             "wall_seconds": time.perf_counter() - t0}
 
 
 def markdown(result: dict) -> str:
     """Per channel and SNR: BER, then each scheme's fidelity pass rate and items passed per link second."""
-    head = "| channel | Es/N0 (dB) | BER | " + " | ".join(f"{s} pass / items/s" for s in SCHEMES) + " |"
-    lines = [head, "|" + "---|" * (3 + len(SCHEMES))]
+    names = list(result["schemes"])
+    head = "| channel | Es/N0 (dB) | BER | " + " | ".join(f"{s} pass / items/s" for s in names) + " |"
+    lines = [head, "|" + "---|" * (3 + len(names))]
     for kind, sweep in result["sweeps"].items():
         by = {(p["scheme"], p["snr_db"]): p for p in sweep["points"]}
         for snr in sorted({p["snr_db"] for p in sweep["points"]}):
             cells = [f"{by[s, snr]['fidelity_pass_rate']:.3f} / {by[s, snr]['passed_items_per_second']:,.0f}"
-                     for s in SCHEMES]
-            lines.append(f"| {kind} | {snr:g} | {by[SCHEMES[0], snr]['ber']:.2e} | " + " | ".join(cells) + " |")
+                     for s in names]
+            lines.append(f"| {kind} | {snr:g} | {by[names[0], snr]['ber']:.2e} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -104,11 +111,13 @@ if __name__ == "__main__":
     ap.add_argument("--items", type=int, default=200, help="held-out items sent")
     ap.add_argument("--modulation", default="qpsk", choices=("bpsk", "qpsk", "16qam"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--learned", action="store_true", help="also vanilla and disentangled with the learned language")
+    ap.add_argument("--fidelity", type=float, default=None, help="PSNR target (default: the run's)")
     ap.add_argument("--out", default="benchmarks/results/channel.json")
     args = ap.parse_args()
     t0 = time.perf_counter()
     run = args.run or tiny_run(args.work, args.epochs, args.seed)
-    result = run_channel_benchmark(run, args.items, args.modulation)
+    result = run_channel_benchmark(run, args.items, args.modulation, learned=args.learned, fidelity=args.fidelity)
     result["total_seconds"] = time.perf_counter() - t0  # training the tiny run included
     print_tables(result)
     write_result(result, args.out)

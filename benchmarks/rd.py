@@ -5,8 +5,8 @@ Without ``--run``: the first ``--stream-items`` items of the embedded sample at 
 ``--work``, a fresh temporary folder unless given) train a tiny teacher (quick preset, ``--epochs`` epochs), split
 by its default policy. Then :func:`semready.api.rd_sweep` sends the first ``--items`` held-out items at every target
 through jpeg, webp, jpeg2000, avif, png and best and through the vanilla and disentangled languages (what ``semready
-rd`` does), and writes RUN/rd.json. The tables printed are those of ``semready rd``; the JSON holds rd.json plus the
-run's settings and timings.
+rd`` does; with ``--learned`` the learned language's too), and writes RUN/rd.json. The tables printed are those of
+``semready rd``; the JSON holds rd.json plus the run's settings and timings.
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ def train_tiny(work: Path, stream_items: int, image_size: int, epochs: int, seed
 
 
 def run_rd_benchmark(run: str | Path | None, targets: str, items: int, stream_items: int = 1000,
-                     image_size: int = 16, epochs: int = 2, seed: int = 0, work: str | Path | None = None
-                     ) -> dict[str, Any]:
+                     image_size: int = 16, epochs: int = 2, seed: int = 0, work: str | Path | None = None,
+                     learned: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     trained = run is None
     if trained:
         run = train_tiny(Path(work or tempfile.mkdtemp(prefix="semready_rd_")), stream_items, image_size, epochs,
                          seed)
     t_sweep = time.perf_counter()
-    result = api.rd_sweep(run, targets, max_items=items)
+    result = api.rd_sweep(run, targets, max_items=items, learned=learned)
     return {"benchmark": "rd", "run": str(run), "trained_here": trained,
             "stream_items": stream_items if trained else None, "image_size": image_size if trained else None,
             "epochs": epochs if trained else None, "torch": torch.__version__, "rd": result,
@@ -80,9 +80,10 @@ if __name__ == "__main__":
     ap.add_argument("--epochs", type=int, default=2, help="teacher epochs (tiny run)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None, help="folder for the tiny run (default: a new temporary folder)")
+    ap.add_argument("--learned", action="store_true", help="also the learned language's curves (2 codecs)")
     ap.add_argument("--out", default="benchmarks/results/rd.json")
     args = ap.parse_args()
     result = run_rd_benchmark(args.run, args.targets, args.items, args.stream_items, args.image_size, args.epochs,
-                              args.seed, args.work)
+                              args.seed, args.work, args.learned)
     print_table(result)
     write_result(result, args.out)

@@ -66,8 +66,9 @@ DEFAULT_FLOOR: float = _constant("semready.split.policies", "DEFAULT_FLOOR")
 DEFAULT_POLICY: str = _constant("semready.split.policies", "DEFAULT_POLICY")
 SCORES: tuple[str, ...] = _constant("semready.split.scores", "SCORES")
 SCHEMES: tuple[str, ...] = _constant("semready.comm.system", "SCHEMES")
+LANGUAGES: tuple[str, ...] = _constant("semready.comm.system", "LANGUAGES")
 CODECS: tuple[str, ...] = _constant("semready.comm.classical", "CODECS")
-PRESETS: tuple[str, ...] = _constant("semready.config", "PRESETS")
+PRESETS: tuple[str, ...] = _constant("semready.config.sections", "PRESETS")
 SPLITS: tuple[str, ...] = _constant("semready.export", "SPLITS")
 EXPORT_TARGETS: tuple[str, ...] = _constant("semready.export", "TARGETS")
 DEVICES: tuple[str, ...] = _constant("semready.overrides", "DEVICES")
@@ -132,27 +133,27 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
 
 
 def rd_sweep(run_dir: str | Path, targets, codecs: list[str] | None = None, max_items: int | None = None, *,
-             progress: bool = False) -> dict[str, Any]:
+             learned: bool = False, progress: bool = False) -> dict[str, Any]:
     """:func:`semready.experiments.rd.rd_sweep` (same arguments: PSNR targets, codecs, items) with a progress bar
     over its points; writes RUN/rd.json.
 
     Args:
         progress: show a progress bar with ETA.
     """
-    from semready.experiments.rd import LANGUAGES, LOSSLESS, check_codecs, parse_targets
+    from semready.experiments.rd import LANGUAGES, LEARNED, LOSSLESS, check_codecs, parse_targets
     from semready.experiments.rd import rd_sweep as sweep
     from semready.progress import task
 
     names, points = check_codecs(codecs), len(parse_targets(targets))
-    total = sum(1 if c in LOSSLESS else points for c in names) + points * len(LANGUAGES)
+    total = sum(1 if c in LOSSLESS else points for c in names) + points * len(LANGUAGES + (LEARNED if learned else ()))
     with task("rate-distortion sweep", total, progress) as bar:
         def done(curve: str, target: float) -> None:
             bar.advance()
             bar.describe(f"rate-distortion: {curve} at {target:g} dB done")
 
-        return sweep(run_dir, targets, names, max_items, on_point=done)
+        return sweep(run_dir, targets, names, max_items, learned=learned, on_point=done)
 
 
-__all__ = ["CHANNELS", "CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "MODULATIONS",
-           "POLICIES", "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__", "rd_sweep", "simulate",
-           *_LAZY]
+__all__ = ["CHANNELS", "CODECS", "DEFAULT_FLOOR", "DEFAULT_POLICY", "DEVICES", "EXPORT_TARGETS", "LANGUAGES",
+           "MODULATIONS", "POLICIES", "PRESETS", "SCHEMES", "SCORES", "SPLITS", "SemreadyError", "__version__",
+           "rd_sweep", "simulate", *_LAZY]

@@ -2,9 +2,9 @@
 
 Every user mistake is a :class:`~semready.errors.SemreadyError`: printed as one line, exit code 2, no
 traceback unless ``--debug``. The choices of ``--policy``, ``--score``, ``--preset``, ``--scheme``, ``--codec``,
-``--split``, ``--to``, ``--channel`` and ``--modulation`` come from the modules that define them (through
-:mod:`semready.api`, which reads them without importing torch), so ``--help`` and a wrong choice answer at once,
-and the shell can complete them.
+``--split``, ``--to``, ``--channel``, ``--modulation`` and ``--language`` come from the modules that define them
+(through :mod:`semready.api`, which reads them without importing torch), so ``--help`` and a wrong choice answer
+at once, and the shell can complete them.
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ SplitName = _choices("SplitName", api.SPLITS)
 Target = _choices("Target", api.EXPORT_TARGETS)
 Channel = _choices("Channel", api.CHANNELS)
 Modulation = _choices("Modulation", api.MODULATIONS)
+Language = _choices("Language", api.LANGUAGES)
 # what each choice is called in its one-line error
 _CHOICE_NOUNS = {"--policy": "split policy", "--score": "learnability score", "--preset": "preset",
                  "--scheme": "scheme", "--codec": "classical codec", "--split": "split", "--to": "export target",
-                 "--channel": "channel", "--modulation": "modulation"}
+                 "--channel": "channel", "--modulation": "modulation", "--language": "language"}
 
 
 def _device(value: str) -> str:
@@ -119,13 +120,10 @@ def train(
     """Train the contrastive teacher (eq. 2-4) and write samples.csv and clusters.csv."""
     # only what was given on the command line overrides the --config file; named options win over --set
     overrides: dict[str, Any] = api.parse_sets(sets or [])
-    _put(overrides, "data", "spec", data)
-    _put(overrides, "data", "download", True if download else None)
-    _put(overrides, "data", "image_size", image_size)
-    _put(overrides, "train", "epochs", epochs)
-    _put(overrides, "train", "seed", seed)
-    _put(overrides, "train", "device", device)
-    _put(overrides, "model", "clusters", clusters)
+    for section, key, value in (("data", "spec", data), ("data", "download", True if download else None),
+                                ("data", "image_size", image_size), ("train", "epochs", epochs),
+                                ("train", "seed", seed), ("train", "device", device), ("model", "clusters", clusters)):
+        _put(overrides, section, key, value)
     cfg = None if resume else api.build_config(api.resolve_preset(preset.value), config, overrides)
     # shown once training has started (its first epoch), so that a refused input still answers in one line
     pending = api.config_warnings(cfg) if cfg is not None else []
@@ -235,6 +233,7 @@ def simulate(
     channel: Annotated[Channel | None, typer.Option("--channel", help="a physical channel under the packets")] = None,
     snr: Annotated[float | None, typer.Option("--snr-db", help="Es/N0 (dB), -10..40")] = None,
     modulation: Annotated[Modulation | None, typer.Option("--modulation", help="Gray-mapped")] = None,
+    language: Annotated[Language | None, typer.Option("--language", help="the semantic path's language")] = None,
     sweep: Annotated[str | None, typer.Option("--snr-sweep", metavar="DB,DB,..", help="also sweep Es/N0 (dB)")] = None,
     controls: Annotated[bool, typer.Option("--controls", help="also send the same items split by an untrained "
                                                               "teacher, no teacher and at random (slower)")] = False,
@@ -243,7 +242,7 @@ def simulate(
     """Teacher -> link -> apprentice for the classical, vanilla and disentangled schemes; writes RUN/kpis.json."""
     overrides = {"fidelity_psnr_db": fidelity, "classical_codec": codec.value if codec else None, "rate_bps": rate,
                  "payload_bytes": payload, "packet_loss": packet_loss, "channel": channel and channel.value,
-                 "snr_db": snr, "modulation": modulation and modulation.value}
+                 "snr_db": snr, "modulation": modulation and modulation.value, "language": language and language.value}
     kpis = api.simulate(run, data, [s.value for s in scheme or []] or ["all"], overrides,
                         on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet),
                         controls=("all",) if controls else (), snr_sweep=sweep and api.parse_snr_list(sweep))
@@ -259,10 +258,12 @@ def rd(
     targets: Annotated[str, typer.Option(help="PSNR targets (dB), comma-separated, 2 or more")] = "26,30,34,38",
     codec: Annotated[list[Codec] | None, typer.Option("--codec", help="classical codecs (repeatable)")] = None,
     items: Annotated[int | None, typer.Option(help="send only the first N held-out items")] = None,
+    learned: Annotated[bool, typer.Option("--learned", help="also the learned language (trains 2 codecs)")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Rate–distortion: bits/item vs PSNR per codec and language scheme, BD-rates; writes RUN/rd.json."""
-    r = api.rd_sweep(run, targets, [c.value for c in codec or []] or None, items, progress=_progress(quiet))
+    r = api.rd_sweep(run, targets, [c.value for c in codec or []] or None, items, learned=learned,
+                     progress=_progress(quiet))
     for table in api.rd_tables(r):
         _print_wide(table)
     typer.echo(f"rate-distortion -> {api.RunDir(run).rd}")

@@ -190,6 +190,9 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
     if comm.channel != "packet":  # a packet link's settings stay as they were
         kpis["settings"].update({"channel": comm.channel, "modulation": comm.modulation, "snr_db": comm.snr_db,
                                  "symbol_rate": comm.symbol_rate})
+    if comm.language != "linear":
+        kpis["settings"].update({"language": comm.language, "learned_steps": comm.learned_steps,
+                                 "learned_width": comm.learned_width, "learned_latent": comm.learned_latent})
     tables = {}
     files.languages.mkdir(exist_ok=True)
     judge = SemanticJudge.from_run(run_dir, comm.semantic_cosine)  # loaded once, judges every scheme's items

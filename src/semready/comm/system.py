@@ -12,7 +12,7 @@ the receiver; only what the language is built on and which items take which path
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -29,11 +29,14 @@ from semready.comm.kpi import (
     semantic_impact,
 )
 from semready.comm.language import Representations, SemanticLanguage
+from semready.comm.learned_language import LearnedLanguage
 from semready.comm.link import Link
 from semready.config import CommConfig
 from semready.errors import SemreadyError
 
 SCHEMES = ("classical", "vanilla", "disentangled")
+LANGUAGES = ("linear", "learned")  # comm.language: the semantic path's language
+Language = SemanticLanguage | LearnedLanguage
 
 
 @dataclass
@@ -105,19 +108,25 @@ def language_items(scheme: str, fit: Items) -> Items:
     return fit if scheme == "vanilla" else fit.subset(fit.learnable)
 
 
-def build_language(scheme: str, fit: Items, n_clusters: int, cfg: CommConfig) -> SemanticLanguage:
-    """Build a scheme's language on :func:`language_items` of ``fit``.
+def build_language(scheme: str, fit: Items, n_clusters: int, cfg: CommConfig, seed: int = 0) -> Language:
+    """Build a scheme's language on :func:`language_items` of ``fit``: linear or learned (``comm.language``).
 
     Args:
         scheme: ``vanilla`` or ``disentangled``.
         fit: the items set aside to build languages.
         n_clusters: M, the teacher's clusters.
-        cfg: the comm settings (fidelity target).
+        cfg: the comm settings (fidelity target, the learned codec's size and training budget).
+        seed: seeds the learned codec's training (the same budget for both schemes).
 
     Returns:
         The language.
     """
     chosen = language_items(scheme, fit)
+    built_on = "all" if scheme == "vanilla" else "learnable"
+    if cfg.language == "learned":
+        return LearnedLanguage.build(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db, built_on,
+                                     steps=cfg.learned_steps, width=cfg.learned_width, latent=cfg.learned_latent,
+                                     rate_weight=cfg.learned_rate_weight, seed=seed)
     return SemanticLanguage.build(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
                                   built_on="all" if scheme == "vanilla" else "learnable",
                                   max_span=cfg.element_span_max)
@@ -167,7 +176,7 @@ class Transmitter:
         bit_cap: the longest Z in bits (see :meth:`SemanticLanguage.represent`).
     """
 
-    language: SemanticLanguage
+    language: Language
     bit_cap: float | None = None
 
     def speak(self, items: Items) -> tuple[entropy.Bitstream, Representations, np.ndarray]:
@@ -177,8 +186,12 @@ class Transmitter:
             items: the N items.
 
         Returns:
-            (the stream, the Z it carries, capped: bool (N,), the items cut at the bit cap).
+            (the stream, the Z it carries, capped: bool (N,), the items cut at the bit cap; a learned language
+            has no cap).
         """
+        if isinstance(self.language, LearnedLanguage):
+            rep = self.language.represent(items.images, items.clusters)
+            return self.language.encode(rep), rep, np.zeros(len(items), dtype=bool)
         rep, capped = self.language.represent(items.images, items.clusters, self.bit_cap)
         return entropy.encode(self.language, rep), rep, capped
 
@@ -191,7 +204,7 @@ class Receiver:
         language: the shared language.
     """
 
-    language: SemanticLanguage
+    language: Language
 
     def listen(self, stream: entropy.Bitstream) -> tuple[Representations, torch.Tensor]:
         """Decode a stream.
@@ -202,11 +215,21 @@ class Receiver:
         Returns:
             (the representations, the regenerated items: uint8 N×D).
         """
+        if isinstance(self.language, LearnedLanguage):
+            received = self.language.decode(stream)
+            return received, self.language.regenerate(received).reshape(stream.items, -1)
         received = entropy.decode(self.language, stream)
         return received, self.language.regenerate(received)
 
 
-def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: Link) -> dict:
+def _complexity(lang: Language, rep, cfg: CommConfig, seed: int) -> dict[str, float]:
+    """Γ̂ of either language on held-out representations (:func:`~semready.comm.complexity.language_complexity`)."""
+    if isinstance(lang, LearnedLanguage):
+        return lang.complexity(rep, cfg.beta)
+    return language_complexity(lang, rep, cfg.beta, cfg.gamma_samples, seed)
+
+
+def send_semantic(lang: Language, items: Items, cfg: CommConfig, link: Link) -> dict:
     """Transmitter -> link -> receiver for one stream of semantic items, checked at the receiver.
 
     Args:
@@ -229,9 +252,7 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
         received, regenerated = receiver.listen(stream)
         timings.append(time.perf_counter() - t0)
     gen_seconds = min(timings) / max(len(items), 1)
-    exact = (received.q.shape == rep.q.shape and bool((received.q == rep.q).all())
-             and bool((received.k == rep.k).all()) and bool((received.cluster == rep.cluster).all()))
-    if not exact:
+    if not all(np.array_equal(getattr(received, f.name), getattr(rep, f.name)) for f in fields(rep)):
         raise SemreadyError("internal error: the semantic stream did not decode to what was sent; please report it")
     info = lang.information_bits(rep)
     bits = attribute_stream_bits(info, stream.bits)
@@ -250,7 +271,7 @@ def send_semantic(lang: SemanticLanguage, items: Items, cfg: CommConfig, link: L
 
 
 def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: CommConfig, seed: int = 0,
-               judge=None) -> tuple[dict, dict[str, np.ndarray], SemanticLanguage | None]:
+               judge=None, lang: Language | None = None) -> tuple[dict, dict[str, np.ndarray], Language | None]:
     """One scheme on a stream: build its language, send every item, measure the KPIs.
 
     Args:
@@ -262,6 +283,8 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
         seed: seeds the link's errors and Γ̂'s draws.
         judge: semantic fidelity (:class:`~semready.comm.semantic.SemanticJudge`), called as
             ``judge(originals, received)`` on every item; None skips it.
+        lang: the scheme's language, already built (e.g. a learned one at another target:
+            ``LearnedLanguage.at_target``); built here unless given.
 
     Returns:
         (summary KPIs, per-item table of (N,) arrays, the language; None for ``classical``). The summary's
@@ -284,18 +307,21 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
              "bits": np.zeros(n), "psnr": np.zeros(n), "passed": np.zeros(n, dtype=bool), "impact": np.zeros(n)}
     summary: dict = {"scheme": scheme, "items": n, "semantic_items": int(semantic.sum()),
                      "classical_items": int(n - semantic.sum())}
-    lang = None
     dictionary_bits, link_seconds = 0, 0.0
     received, delivered = torch.empty_like(stream.images), np.ones(n, dtype=bool)
-    if scheme != "classical":  # built even when no item of this stream needs it: X_l must be able to speak
-        lang = build_language(scheme, fit, n_clusters, cfg)
+    if scheme == "classical":
+        lang = None
+    elif lang is None:  # built even when no item of this stream needs it: X_l must be able to speak
+        lang = build_language(scheme, fit, n_clusters, cfg, seed)
+    learned = isinstance(lang, LearnedLanguage)
     if semantic.any():
         sem = send_semantic(lang, stream.subset(semantic), cfg, link)
         for key in ("bits", "psnr", "passed", "impact"):
             table[key][semantic] = sem[key]
         received[torch.from_numpy(semantic)], delivered[semantic] = sem["received"], sem["delivered"]
         same = semantic & stream.learnable
-        dictionary_bits = 8 * len(lang.dictionary_bytes(int(sem["rep"].k.max(initial=0))))
+        dictionary_bits = 8 * len(lang.dictionary_bytes() if learned else
+                                  lang.dictionary_bytes(int(sem["rep"].k.max(initial=0))))
         link_seconds += sem["link"].seconds
         summary.update({
             "mean_representation_bits": float(sem["bits"].mean()),
@@ -307,16 +333,17 @@ def run_scheme(scheme: str, fit: Items, stream: Items, n_clusters: int, cfg: Com
             # P_i > 1 anywhere? if not, ι_i = 1/τ_i for every semantic item (docs/kpis.md)
             "multi_packet_share": float((sem["generated_packets"] > 1).mean()),
             "language_items": lang.n_items, "dictionary_bits": dictionary_bits,
-            **language_complexity(lang, sem["rep"], cfg.beta, cfg.gamma_samples, seed),
+            **_complexity(lang, sem["rep"], cfg, seed),
         })
         learnable = stream.learnable[semantic]  # the items both languages describe: compare them there
         if learnable.any():
             summary["gamma_nats_per_learnable_item"] = (
-                summary["gamma_nats_per_item"] if learnable.all() else language_complexity(
-                    lang, sem["rep"].subset(learnable), cfg.beta, cfg.gamma_samples, seed)["gamma_nats_per_item"])
+                summary["gamma_nats_per_item"] if learnable.all() else _complexity(
+                    lang, sem["rep"].subset(learnable), cfg, seed)["gamma_nats_per_item"])
         chosen = language_items(scheme, fit)
-        summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
-                                               cfg.prequential_chunks, seed, cfg.bit_cap, cfg.element_span_max))
+        if not learned:  # a learned codec would be retrained per chunk: no prequential length for it
+            summary.update(prequential_code_length(chosen.images, chosen.clusters, n_clusters, cfg.fidelity_psnr_db,
+                                                   cfg.prequential_chunks, seed, cfg.bit_cap, cfg.element_span_max))
     else:
         summary["mean_representation_bits"] = summary["mean_representation_bits_learnable"] = None
     if (~semantic).any():

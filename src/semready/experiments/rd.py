@@ -30,16 +30,19 @@ from semready.comm.kpi import finite_mean, target_mse
 from semready.comm.rd import bd_psnr, bd_rate, structural_similarity
 from semready.comm.semantic import SemanticJudge
 from semready.comm.simulate import comm_config, language_mask, run_items
-from semready.comm.system import run_scheme
+from semready.comm.system import build_language, run_scheme
 from semready.data import check_data_identity
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
 
 DEFAULT_CODECS = ("jpeg", "webp", "jpeg2000", "avif", "png", "best")
 LANGUAGES = ("vanilla", "disentangled")
+LEARNED = ("learned vanilla", "learned disentangled")  # the learned language's curves (``learned=True``)
 LOSSLESS = ("png", "zlib", "lzma")
 #: (test, anchor) pairs whose BD-rate the sweep reports: negative = test needs fewer bits than anchor
 BD_PAIRS = (("disentangled", "vanilla"), ("vanilla", "best"), ("disentangled", "best"))
+LEARNED_PAIRS = (("learned disentangled", "learned vanilla"), ("learned vanilla", "vanilla"),
+                 ("learned disentangled", "disentangled"), ("learned vanilla", "best"))
 #: the rate axis of each BD view: (view, which points, rate key)
 BD_VIEWS = (("all items", "all", "bits_per_item"), ("all items, no dictionary", "all", "bits_per_item_excl_dictionary"),
             ("X_l", "learnable", "bits_per_item"))
@@ -181,7 +184,7 @@ def _rd_points(curves: dict[str, list[dict]], name: str, part: str, key: str) ->
 
 
 def rd_sweep(run_dir: str | Path, targets: str | Sequence[float], codecs: Sequence[str] | None = None,
-             max_items: int | None = None, *, on_point=None) -> dict[str, Any]:
+             max_items: int | None = None, *, learned: bool = False, on_point=None) -> dict[str, Any]:
     """Sweep PSNR targets for every codec and both language schemes on a trained run; write RUN/rd.json.
 
     Args:
@@ -189,6 +192,8 @@ def rd_sweep(run_dir: str | Path, targets: str | Sequence[float], codecs: Sequen
         targets: PSNR targets in dB (``"26,30,34,38"`` or a list), at least 2.
         codecs: classical codecs (default :data:`DEFAULT_CODECS`).
         max_items: send only the first this many held-out items (default all).
+        learned: also the learned language's vanilla and disentangled curves (:data:`LEARNED`): one codec per
+            scheme, trained once with the run's ``comm.learned_*`` settings, each target choosing its own steps.
         on_point: called as ``on_point(curve, target)`` after each point.
 
     Returns:
@@ -215,14 +220,19 @@ def rd_sweep(run_dir: str | Path, targets: str | Sequence[float], codecs: Sequen
     seconds: dict[str, float] = {}
     # Γ̂ and the prequential length are not part of a point: their cheapest settings (the bits do not change)
     cheap = {"gamma_samples": 1, "prequential_chunks": 2}
-    for name in [*codecs, *LANGUAGES]:
+    for name in [*codecs, *LANGUAGES, *(LEARNED if learned else ())]:
         t0 = time.perf_counter()
-        classical = name not in LANGUAGES
+        classical, scheme = name in codecs, name.removeprefix("learned ")
+        lang = None
+        if name in LEARNED:  # one codec per scheme spans every target: trained once
+            lang = build_language(scheme, fit, cfg.model.clusters, comm_config(cfg.comm, {"language": "learned"}),
+                                  cfg.train.seed)
         for target in targets[:1] if name in LOSSLESS else targets:
-            comm = comm_config(cfg.comm, {**cheap, "fidelity_psnr_db": target,
+            comm = comm_config(cfg.comm, {**cheap, "fidelity_psnr_db": target, "language": "linear",
                                           **({"classical_codec": name} if classical else {})})
-            summary, table, _ = run_scheme("classical" if classical else name, fit, stream, cfg.model.clusters, comm,
-                                           cfg.train.seed, judge=judge)
+            summary, table, _ = run_scheme("classical" if classical else scheme, fit, stream, cfg.model.clusters,
+                                           comm, cfg.train.seed, judge=judge,
+                                           lang=lang.at_target(target) if lang is not None else None)
             tables.setdefault(name, {})[target] = table
             dictionary = float(summary.get("dictionary_bits", 0))
             curves.setdefault(name, []).append(_point(target, table, stream.learnable, dictionary))
@@ -236,7 +246,7 @@ def rd_sweep(run_dir: str | Path, targets: str | Sequence[float], codecs: Sequen
         "learnable_sent": int(stream.learnable.sum()),
         "language_items": len(fit), "data": cfg.data.spec, "disentangled_classical_codec": cfg.comm.classical_codec,
         "structural_measure": judge.measure, "semantic_cosine": cfg.comm.semantic_cosine, "seed": cfg.train.seed},
-        "curves": curves, "bd": bd_table(curves), "seconds": seconds}
+        "curves": curves, "bd": bd_table(curves, BD_PAIRS + (LEARNED_PAIRS if learned else ())), "seconds": seconds}
     files.write_rd(result)
     return result
 
