@@ -97,7 +97,7 @@ def test_bad_input_is_one_line(items, codec):
     with pytest.raises(SemreadyError, match=r"content elements outside 0..1") as info:
         lang.represent(sent[:2], np.array([0, 2]))
     assert "\n" not in str(info.value)
-    with pytest.raises(SemreadyError, match="multiples of 4, got 18×18"):
+    with pytest.raises(SemreadyError, match="multiples of 4, got 18×18: retrain the run with --image-size 32"):
         fit_codec(torch.zeros(4, 3, 18, 18, dtype=torch.uint8), steps=1)
 
 
@@ -182,10 +182,9 @@ def test_simulate_with_the_learned_language(learned_run, capsys):
     assert kpis["classical"]["semantic_items"] == 0
     linear = api.simulate(run, None, ["vanilla"], overrides={"fidelity_psnr_db": 16.0, "language": "linear"})
     assert "prequential_nats_per_item" in linear["vanilla"] and "language" not in linear["settings"]
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["simulate", str(run), "--language", "neural"])
-    except SystemExit as exc:
-        assert exc.code == 2
+    assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "language" in err and "neural" in err and len(err.strip().splitlines()) == 1
 

@@ -42,6 +42,12 @@ def test_streamed_images_answer_every_read_like_the_tensor(photos):
     assert s[np.array([], dtype=np.int64)].shape == (0, 3, 32, 32)
     with pytest.raises(IndexError):
         s[np.ones(5, dtype=bool)]
+    for bad in (96, -97, [3, 200]):  # what the tensor refuses, the stream refuses (never another item)
+        with pytest.raises(IndexError):
+            x[torch.as_tensor(bad)]
+        with pytest.raises(IndexError):
+            s[bad]
+    assert torch.equal(s[torch.tensor(4)], x[4]) and torch.equal(s[np.int64(-2)], x[-2])
     assert data.ids[:2] == ["000.png", "001.png"]  # the ids of the in-memory path
     assert data.ids == load_data(f"folder:{root}").ids
 
@@ -62,7 +68,10 @@ def test_ordered_batches_come_back_in_the_asked_order(photos, workers):
     root, x = photos
     s = load_data(f"folder:{root}", stream=True, workers=workers).images
     order = torch.randperm(96, generator=torch.Generator().manual_seed(3))[:50]
+    before = torch.random.get_rng_state()
     got = list(ordered_batches(s, order, 16))
+    # the global generator is untouched: dropout masks of a streamed run are the in-memory run's
+    assert torch.equal(torch.random.get_rng_state(), before)
     assert [len(b) for b in got] == [16, 16, 16, 2]
     assert torch.equal(torch.cat(got), x[order])
     assert torch.equal(torch.cat(list(ordered_batches(x, order, 16))), x[order])  # in memory: the same

@@ -109,17 +109,22 @@ def __dir__() -> list[str]:
 
 def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | None = None,
              overrides: dict[str, Any] | None = None, *, on_scheme=None, progress: bool = False,
-             controls: tuple[str, ...] = (), snr_sweep: list[float] | None = None) -> dict[str, Any]:
+             controls: tuple[str, ...] = (), snr_sweep: list[float] | str | None = None) -> dict[str, Any]:
     """:func:`semready.comm.simulate.simulate` (same arguments) with a progress bar over the schemes.
 
     Args:
         progress: show a progress bar with ETA.
+        snr_sweep: also as text, ``"0,5,10"`` (``--snr-sweep``).
     """
     from semready.comm.simulate import simulate as run_schemes
     from semready.comm.system import check_schemes
     from semready.progress import task
 
     names = check_schemes(list(schemes or ["all"]))
+    if isinstance(snr_sweep, str):
+        from semready.comm.snr_sweep import parse_snr_list
+
+        snr_sweep = parse_snr_list(snr_sweep)
     with task(f"simulating {names[0]}", len(names), progress) as bar:
         def done(scheme: str, summary: dict) -> None:
             bar.advance()

@@ -245,7 +245,7 @@ def simulate(
                  "snr_db": snr, "modulation": modulation and modulation.value, "language": language and language.value}
     kpis = api.simulate(run, data, [s.value for s in scheme or []] or ["all"], overrides,
                         on_scheme=lambda name, _: console.print(f"  {name} done"), progress=_progress(quiet),
-                        controls=("all",) if controls else (), snr_sweep=sweep and api.parse_snr_list(sweep))
+                        controls=("all",) if controls else (), snr_sweep=sweep)
     _print_wide(api.kpi_table(kpis))
     if "snr_sweep" in kpis:
         _print_wide(api.sweep_table(kpis["snr_sweep"]))

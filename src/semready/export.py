@@ -43,7 +43,7 @@ def _run_items(run_dir: Path, split: str | None):
     rows = files.read_sample_rows()
     learnable = np.array([r["split"] == "learnable" for r in rows], dtype=bool)
     check_data_identity(cfg.data, run_dir)
-    data = load_run_data(cfg.data.spec, cfg.data.image_size, len(rows), cfg.data.stream)
+    data = load_run_data(cfg.data.spec, cfg.data.image_size, len(rows), cfg.data.stream, cfg.data.workers)
     ids = [r.get("id") or data.ids[i] for i, r in enumerate(rows)]  # load_data always names its items
     paths = [r.get("path") or data.paths[i] for i, r in enumerate(rows)]
     keep = np.ones(len(rows), bool) if split is None else (learnable if split == "learnable" else ~learnable)

@@ -206,7 +206,7 @@ def split(run_dir: str | Path, policy: str = DEFAULT_POLICY, value: float = DEFA
     with task(stages[0], len(stages), progress) as bar:
         check_data_identity(cfg.data, run_dir)
         # pixels for regen, labels, grids
-        data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters), cfg.data.stream)
+        data = load_run_data(cfg.data.spec, cfg.data.image_size, len(clusters), cfg.data.stream, cfg.data.workers)
         embeddings = None
         if cfg.rank.score == "teacher":  # the teacher's embeddings of the stream: read again through the teacher
             embeddings = load_run(run_dir).assign_all(data.images).embeddings
@@ -314,7 +314,7 @@ def evaluate(run_dir: str | Path, spec: str | None = None, *, image_size: int | 
         check_data_identity(run.cfg.data, run_dir)
         spec = run.cfg.data.spec
     data = load_data(spec, image_size=image_size or run.image_shape[1], download=download,
-                     stream=own and run.cfg.data.stream)
+                     stream=own and run.cfg.data.stream, workers=run.cfg.data.workers if own else None)
     known = None if data.labels is None else data.labels >= 0  # -1: unlabelled (scikit-learn's convention)
     if known is None or not known.any():
         raise SemreadyError(f"data {spec} has no labels: evaluate needs labelled data (npz with 'y', cifar, "

@@ -43,7 +43,7 @@ class Codec(nn.Module):
     (torch.Size([2, 4, 4, 4]), torch.Size([2, 3, 16, 16]))
     """
 
-    def __init__(self, channels: int = 3, width: int = 64, latent: int = 48):
+    def __init__(self, channels: int = 3, width: int = 64, latent: int = 12):
         super().__init__()
         self.g_a = nn.Sequential(
             nn.Conv2d(channels, width, 5, 2, 2), nn.GELU(), nn.Conv2d(width, width, 5, 2, 2), nn.GELU(),
@@ -63,8 +63,8 @@ class Codec(nn.Module):
         return (self.g_s(latents) + 0.5) * 255.0
 
 
-def fit_codec(images: torch.Tensor, *, steps: int = 3000, batch_size: int = 64, rate_weight: float = 0.01,
-              width: int = 64, latent: int = 48, seed: int = 0, lr: float = 2e-3, device: str = "auto") -> Codec:
+def fit_codec(images: torch.Tensor, *, steps: int = 1500, batch_size: int = 64, rate_weight: float = 0.01,
+              width: int = 64, latent: int = 12, seed: int = 0, lr: float = 2e-3, device: str = "auto") -> Codec:
     """Train g_a, g_s on items: MSE (0–255 scale) + ``rate_weight`` × bits per item value, at random ladder steps.
 
     Args:
@@ -75,20 +75,22 @@ def fit_codec(images: torch.Tensor, *, steps: int = 3000, batch_size: int = 64, 
         width, latent: :class:`Codec`'s sizes.
         seed: seeds the initialisation, the batches and the noise.
         lr: Adam's initial learning rate.
-        device: where to train (``auto``: a CUDA GPU when one is visible); the batches and the noise are drawn on
-            the CPU, so a seed draws the same ones everywhere.
+        device: where to train (``auto``: a CUDA GPU when one is visible). The batches and the noise are drawn on
+            the CPU, so a seed draws the same ones everywhere; on the CPU the codec is bit-exact for a seed, on a
+            GPU cuDNN's kernels may differ in the last bits from run to run.
 
     Returns:
         The trained :class:`Codec`, in eval mode, on the CPU (both ends code with it there, bit-exactly).
     """
     n, c, h, w = images.shape
     if h % 4 or w % 4:
-        raise SemreadyError(f"the learned language needs items whose sides are multiples of 4, got {h}×{w}: pass "
-                            "--image-size 32 (or 16)")
+        raise SemreadyError(f"the learned language needs items whose sides are multiples of 4, got {h}×{w}: "
+                            "retrain the run with --image-size 32 (or 16)")
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     where = resolve_device(device)
-    codec = Codec(c, width, latent).to(where)
+    with torch.random.fork_rng(devices=[]):  # the initialisation's seed leaves the caller's generator as it was
+        torch.manual_seed(seed)
+        codec = Codec(c, width, latent).to(where)
     opt = torch.optim.Adam(codec.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     deltas = ladder()

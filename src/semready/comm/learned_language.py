@@ -141,18 +141,26 @@ class LearnedLanguage:
             The representations.
         """
         self._check(images, clusters)
-        y = self.codec.analysis(images)
-        step = np.full(len(images), STEPS - 1)
-        found = np.zeros(len(images), dtype=bool)
-        for s, delta in enumerate(ladder().tolist()):
-            ok = (psnr_db(self._pixels(torch.round(y / delta) * delta), images) >= self.fidelity_psnr_db).numpy()
-            step[ok & ~found] = s
-            found |= ok
-            if found.all():
-                break
-        deltas = ladder()[torch.from_numpy(step)].view(-1, 1, 1, 1)
-        q = torch.round(y / deltas).clamp(-Q_MAX, Q_MAX).to(torch.int32).numpy()
-        return LearnedRepresentations(np.asarray(clusters, np.int64), step.astype(np.int64), q)
+        steps, values = [], []
+        for start in range(0, len(images), 256):  # memory bounded by the batch, not the stream
+            x = images[start:start + 256]
+            y = self.codec.analysis(x)
+            step = np.full(len(x), STEPS - 1)
+            found = np.zeros(len(x), dtype=bool)
+            for s, delta in enumerate(ladder().tolist()):
+                q = torch.round(y / delta).clamp(-Q_MAX, Q_MAX)  # what is sent is what is judged
+                ok = (psnr_db(self._pixels(q * delta), x) >= self.fidelity_psnr_db).numpy()
+                step[ok & ~found] = s
+                found |= ok
+                if found.all():
+                    break
+            deltas = ladder()[torch.from_numpy(step)].view(-1, 1, 1, 1)
+            steps.append(step)
+            values.append(torch.round(y / deltas).clamp(-Q_MAX, Q_MAX).to(torch.int32).numpy())
+        c, h, w = self.shape
+        q = np.concatenate(values) if values else np.zeros((0, self.log_scales.shape[1], h // 4, w // 4), np.int32)
+        return LearnedRepresentations(np.asarray(clusters, np.int64),
+                                      np.concatenate(steps).astype(np.int64) if steps else np.zeros(0, np.int64), q)
 
     def _pixels(self, latents: torch.Tensor) -> torch.Tensor:
         return self.codec.synthesis(latents).round().clamp(0, 255).to(torch.uint8)
@@ -253,9 +261,14 @@ class LearnedLanguage:
             raise SemreadyError(f"{meta_path} is not a learned language of format {FORMAT_VERSION}: {fix}")
         t, _ = read_tensors(tensor_path, fix)
         state = {k.removeprefix("codec."): v for k, v in t.items() if k.startswith("codec.")}
-        width, channels = state["g_a.0.weight"].shape[:2]
-        codec = Codec(channels, width, state["g_a.4.weight"].shape[0])
-        codec.load_state_dict(state)
+        try:
+            width, channels = state["g_a.0.weight"].shape[:2]
+            codec = Codec(channels, width, state["g_a.4.weight"].shape[0])
+            codec.load_state_dict(state)
+            t["log_scales"], t["logits"]  # noqa: B018 - present, or the file is not a language
+        except (KeyError, RuntimeError):
+            raise SemreadyError(f"{tensor_path} is not a learned language (tensors missing or misshapen): "
+                                f"{fix}") from None
         return cls(codec.eval(), t["log_scales"], t["logits"], tuple(meta["shape"]), float(meta["fidelity_psnr_db"]),
                    int(meta["n_items"]), str(meta["built_on"]))
 

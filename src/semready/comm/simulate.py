@@ -29,6 +29,7 @@ from semready.config import CommConfig
 from semready.data import check_data_identity, iter_batches, load_run_data
 from semready.errors import SemreadyError
 from semready.rundir import RunDir
+from semready.teacher.device import resolve_device
 
 
 def comm_config(base: CommConfig, overrides: dict[str, Any] | None) -> CommConfig:
@@ -192,7 +193,9 @@ def simulate(run_dir: str | Path, spec: str | None = None, schemes: list[str] | 
                                  "symbol_rate": comm.symbol_rate})
     if comm.language != "linear":
         kpis["settings"].update({"language": comm.language, "learned_steps": comm.learned_steps,
-                                 "learned_width": comm.learned_width, "learned_latent": comm.learned_latent})
+                                 "learned_width": comm.learned_width, "learned_latent": comm.learned_latent,
+                                 "learned_rate_weight": comm.learned_rate_weight,
+                                 "learned_device": str(resolve_device("auto"))})
     tables = {}
     files.languages.mkdir(exist_ok=True)
     judge = SemanticJudge.from_run(run_dir, comm.semantic_cosine)  # loaded once, judges every scheme's items

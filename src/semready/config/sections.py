@@ -237,9 +237,9 @@ class CommConfig(_Section):
     language: Literal["linear", "learned"] = Field(
         "linear", description="the semantic path: linear (transform coding around the element means) or learned "
         "(a trained convolutional codec, comm.learned_*)")
-    learned_steps: int = Field(3000, ge=1, le=1_000_000, description="training steps of each learned codec")
+    learned_steps: int = Field(1500, ge=1, le=1_000_000, description="training steps of each learned codec")
     learned_width: int = Field(64, ge=4, le=1024, description="hidden channels of the learned codec")
-    learned_latent: int = Field(48, ge=1, le=256, description="latent channels (at 1/4 of the item's side)")
+    learned_latent: int = Field(12, ge=1, le=256, description="latent channels (at 1/4 of the item's side)")
     learned_rate_weight: float = Field(0.01, ge=0.0, description="weight of the rate term in the codec's training")
 
 

@@ -322,19 +322,20 @@ def iter_batches(spec: str, batch_size: int, *, image_size: int | None = None, d
     return Batches(src, _batches(src, batch_size, image_size, ids_of, n_workers))
 
 
-def load_run_data(spec: str, image_size: int | None, items: int, stream: bool = False) -> ImageData:
+def load_run_data(spec: str, image_size: int | None, items: int, stream: bool = False,
+                  workers: int | None = None) -> ImageData:
     """A trained run's own stream, refused in one line if it no longer holds the run's number of items.
 
     Args:
         spec: the run's ``data.spec``.
         image_size: the run's ``data.image_size``.
         items: how many items the run was trained and split on.
-        stream: leave it on disk (:func:`load_data`).
+        stream, workers: as in :func:`load_data` (the run's ``data.stream`` and ``data.workers``).
 
     Returns:
         The stream, ``items`` long.
     """
-    data = load_data(spec, image_size=image_size, stream=stream)
+    data = load_data(spec, image_size=image_size, stream=stream, workers=workers)
     if len(data) != items:
         raise SemreadyError(f"{spec} now holds {len(data)} items but the run has {items}: "
                             "restore the training data or retrain")

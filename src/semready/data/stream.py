@@ -85,17 +85,24 @@ class StreamedImages:
         return self.src.n
 
     def _indices(self, key) -> np.ndarray:
+        n = len(self)
         if isinstance(key, slice):
-            return np.arange(*key.indices(len(self)))
+            return np.arange(*key.indices(n))
         idx = np.asarray(key.cpu() if isinstance(key, torch.Tensor) else key)
         if idx.dtype == bool:
-            if idx.shape != (len(self),):
-                raise IndexError(f"a boolean mask of shape {idx.shape} for {len(self)} items")
+            if idx.shape != (n,):
+                raise IndexError(f"a boolean mask of shape {idx.shape} for {n} items")
             return np.flatnonzero(idx)
-        return np.where(idx < 0, idx + len(self), idx).astype(np.int64)
+        if idx.ndim != 1:
+            raise IndexError(f"streamed images take 1-D index arrays, got {idx.ndim}-D")
+        idx = idx.astype(np.int64)
+        if ((idx < -n) | (idx >= n)).any():
+            raise IndexError(f"index {int(idx[(idx < -n) | (idx >= n)][0])} is out of range for {n} items")
+        return np.where(idx < 0, idx + n, idx)
 
     def __getitem__(self, key) -> torch.Tensor:
-        if isinstance(key, (int, np.integer)):
+        if isinstance(key, (int, np.integer)) or (isinstance(key, (torch.Tensor, np.ndarray)) and key.ndim == 0
+                                                   and key.dtype != bool):
             return self[[int(key)]][0]
         out = [self._decoded[int(i)] for i in self._indices(key)]
         batch = _stack(out) if out else torch.empty((0, *self.shape[1:]), dtype=torch.uint8)
@@ -117,8 +124,10 @@ class StreamedImages:
         if self.workers == 0 or len(chunks) < 2:
             yield from (self[c] for c in chunks)
             return
+        # its own generator: a DataLoader draws a base seed from torch's global one otherwise, and a streamed run
+        # would then draw other dropout masks than the same run in memory
         loader = DataLoader(self._decoded, batch_sampler=chunks, num_workers=self.workers, collate_fn=_stack,
-                            prefetch_factor=4, persistent_workers=False)
+                            prefetch_factor=4, persistent_workers=False, generator=torch.Generator().manual_seed(0))
         for batch in loader:
             if isinstance(batch, str):
                 raise SemreadyError(batch)

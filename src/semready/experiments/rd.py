@@ -214,6 +214,10 @@ def rd_sweep(run_dir: str | Path, targets: str | Sequence[float], codecs: Sequen
         stream = stream.subset(np.arange(len(stream)) < max_items)
     if len(stream) == 0:
         raise SemreadyError(f"no items left to send: lower comm.language_fraction ({cfg.comm.language_fraction})")
+    if learned and any(side % 4 for side in own.images.shape[-2:]):  # before any curve is computed
+        h, w = own.images.shape[-2:]
+        raise SemreadyError(f"the learned language needs items whose sides are multiples of 4, got {h}×{w}: "
+                            "retrain the run with --image-size 32 (or 16)")
     judge = _Measured(SemanticJudge.from_run(run_dir, cfg.comm.semantic_cosine))
     curves: dict[str, list[dict]] = {}
     tables: dict[str, dict[float, dict]] = {}
@@ -245,7 +249,9 @@ def rd_sweep(run_dir: str | Path, targets: str | Sequence[float], codecs: Sequen
         "targets_db": targets, "codecs": codecs, "items_sent": len(stream),
         "learnable_sent": int(stream.learnable.sum()),
         "language_items": len(fit), "data": cfg.data.spec, "disentangled_classical_codec": cfg.comm.classical_codec,
-        "structural_measure": judge.measure, "semantic_cosine": cfg.comm.semantic_cosine, "seed": cfg.train.seed},
+        "structural_measure": judge.measure, "semantic_cosine": cfg.comm.semantic_cosine, "seed": cfg.train.seed,
+        **({f"learned_{k}": getattr(cfg.comm, f"learned_{k}") for k in ("steps", "width", "latent", "rate_weight")}
+           if learned else {})},
         "curves": curves, "bd": bd_table(curves, BD_PAIRS + (LEARNED_PAIRS if learned else ())), "seconds": seconds}
     files.write_rd(result)
     return result

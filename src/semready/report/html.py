@@ -167,7 +167,7 @@ class _Run:
             try:  # the thumbnails must show the pixels the scores were computed on
                 check_data_identity(cfg.data, self.path)
                 self._cache["data"] = load_run_data(cfg.data.spec, cfg.data.image_size, len(self.samples()),
-                                                    cfg.data.stream)
+                                                    cfg.data.stream, cfg.data.workers)
             except SemreadyError as exc:
                 raise Missing(f"the training data {cfg.data.spec} cannot be loaded ({exc})") from None
         return self._cache["data"]

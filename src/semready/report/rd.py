@@ -8,8 +8,6 @@ from typing import Any
 from semready.report import plots
 from semready.report.markup import esc, figure, fmt, table
 
-LANGUAGES = ("vanilla", "disentangled")
-
 
 def _curves(curves: dict[str, list[dict]], part: str, key: str) -> tuple[dict, dict]:
     """(lossy curves: name -> (bits, PSNR), lossless points: name -> bits) of one view."""
