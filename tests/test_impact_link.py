@@ -72,7 +72,7 @@ def test_best_is_the_smallest_of_the_three_searches_and_skipping_jpeg_changes_no
              np.full((3, 16, 16), 90, dtype=np.uint8)]
     searched = []
     lossy = classical._lossy
-    monkeypatch.setattr(classical, "_lossy", lambda x, fmt, t: searched.append(fmt) or lossy(x, fmt, t))
+    monkeypatch.setattr(classical, "_lossy", lambda x, fmt, *rest: searched.append(fmt) or lossy(x, fmt, *rest))
     for x in items:
         # the definition, every search run: jpeg, webp, then png win ties in that order
         png = encode_item(x, "png", 30.0)
