@@ -330,3 +330,16 @@ def test_a_config_file_with_a_bad_channel_is_refused_before_training(tmp_path, c
     code, _, err = run_cli(["train", "--out", str(tmp_path / "r"), "--config", str(tmp_path / "bad.yaml")], capsys)
     assert code == 2 and "snr_db" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_bad_channel_object_is_one_line_naming_the_choices():
+    """The Python API's own checks (the CLI's enums never reach them): each names the bad value and the choices."""
+    with pytest.raises(SemreadyError) as info:
+        Channel("awgn", "64qam", snr_db=10.0)
+    assert str(info.value) == "unknown modulation '64qam': choose one of bpsk, qpsk, 16qam"
+    with pytest.raises(SemreadyError) as info:
+        Channel("fiber", "qpsk", snr_db=10.0)
+    assert str(info.value) == "unknown physical channel 'fiber': choose awgn or rayleigh"
+    for snr, rate in ((math.inf, 1e6), (10.0, 0.0)):
+        with pytest.raises(SemreadyError, match="is not usable: give a finite SNR and a positive comm.symbol_rate"):
+            Channel("awgn", "qpsk", snr_db=snr, symbol_rate=rate)

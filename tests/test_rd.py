@@ -367,3 +367,38 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(swept, capsys, extra, m
     code, out, err = run_cli(["rd", str(run), *extra], capsys)
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("height, width, window", [(8, 20, 7), (20, 8, 7), (16, 12, 11), (12, 16, 11), (32, 32, 11),
+                                                   (1, 1, 1), (2, 2, 1)])
+def test_the_ssim_window_fits_the_shorter_side_and_is_odd(height, width, window):
+    # the largest odd window up to 11 that fits both sides (by hand)
+    assert ssim_window(height, width) == window
+
+
+def test_bd_errors_name_the_curve_at_fault():
+    good = ([100, 200, 400, 800], [30, 33, 36, 39])
+    # BD-rate integrates over PSNR, BD-PSNR over ln rate: each refuses a repeated value on its own axis
+    with pytest.raises(SemreadyError) as info:
+        bd_psnr(*good, [100, 100, 400, 800], [30, 31, 36, 39])
+    assert str(info.value).startswith("curve b repeats a rate value (")
+    assert str(info.value).endswith("): pass points of distinct rate")
+    with pytest.raises(SemreadyError) as info:
+        bd_psnr([100, 100, 400, 800], [30, 31, 36, 39], *good)
+    assert str(info.value).startswith("curve a repeats a rate value (")
+    with pytest.raises(SemreadyError) as info:
+        bd_rate(*good, [100, 200, 400, 800], [30, 30, 36, 39])
+    assert str(info.value) == "curve b repeats a PSNR value (30): pass points of distinct PSNR"
+    with pytest.raises(SemreadyError) as info:
+        bd_rate([100, 200, 400, 800], [30, 30, 36, 39], *good)
+    assert str(info.value) == "curve a repeats a PSNR value (30): pass points of distinct PSNR"
+    with pytest.raises(SemreadyError) as info:
+        bd_rate(*good, [1e4, 2e4, 4e4, 8e4], [40, 43, 46, 49])
+    assert str(info.value) == ("the two RD curves do not overlap in PSNR (a: 30–39 dB, b: 40–49 dB): sweep targets "
+                               "both curves reach")
+    with pytest.raises(SemreadyError) as info:
+        bd_psnr(*good, [1e4, 2e4, 4e4, 8e4], [40, 43, 46, 49])
+    assert str(info.value).startswith("the two RD curves do not overlap in ln rate (a: 4.605–6.685, b: 9.21–11.29)")
+    with pytest.raises(SemreadyError, match="^unknown BD interpolation 'akima': choose one of cubic, pchip$"):
+        bd_rate(*good, *good, method="akima")
+    assert bd_rate([1, 2, 4, 8], [30, 33, 36, 39], [1, 2, 4, 8], [30, 33, 36, 39]) == pytest.approx(0.0)  # 1 bit ok

@@ -214,12 +214,6 @@ class Channel:
         fade = rng.exponential(1.0, size=(len(bits), tries))
         return packet_success(ber_awgn(self.modulation, self.ebn0 * fade), bits)
 
-    def describe(self) -> str:
-        """A short label, e.g. ``QPSK over Rayleigh at Es/N0 10 dB``."""
-        name = {"awgn": "AWGN", "rayleigh": "Rayleigh"}[self.kind]
-        return f"{self.modulation.upper()} over {name} at Es/N0 {self.snr_db:g} dB"
-
-
 def channel_from_config(cfg: CommConfig, snr_db: float | None = None) -> Channel | None:
     """The :class:`Channel` a :class:`~semready.config.CommConfig` sets; None for ``channel: packet``.
 
