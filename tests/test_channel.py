@@ -9,7 +9,6 @@ import pytest
 import torch
 from scipy import integrate
 
-from semready.cli import main
 from semready.comm.channel import Channel, ber_awgn, ber_rayleigh, channel_from_config
 from semready.comm.link import Link
 from semready.comm.snr_sweep import check_snr_list, parse_snr_list, run_snr_sweep, sweep_point, sweep_table
@@ -17,6 +16,7 @@ from semready.comm.system import Items, run_scheme
 from semready.config import CommConfig
 from semready.data import load_data
 from semready.errors import SemreadyError
+from tests.test_simulate import exit_code, run_cli
 
 # Gray 4-PAM per axis of 16-QAM (two bits -> level), written out independently of the library
 PAM4 = {(0, 0): -3.0, (0, 1): -1.0, (1, 1): 1.0, (1, 0): 3.0}
@@ -260,20 +260,6 @@ def test_parse_snr_list():
 
 
 # -- the command line ----------------------------------------------------------------------------------------------
-
-def exit_code(args) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
-
-
-def run_cli(args, capsys):
-    code = exit_code(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from semready import io
 from semready.comm.elements import element_axes, reference_step, refinement_basis
 from semready.comm.kpi import psnr_db, target_mse
+from semready.comm.language_files import load_language_files, save_language_files
 from semready.comm.representation import MIN_SCALE, Representations, laplace_log2_pmf
 from semready.data.pixels import cluster_means
 from semready.errors import SemreadyError
@@ -355,33 +354,18 @@ class SemanticLanguage:
 
     def save(self, path: str | Path) -> None:
         """Write ``path``.safetensors (tensors) and ``path``.json (metadata), each atomically."""
-        path = Path(path)
-        tensors = {name: getattr(self, name) for name in _TENSORS}
         meta = {"format": "semready-language", "format_version": FORMAT_VERSION, "shape": list(self.shape),
                 "fidelity_psnr_db": self.fidelity_psnr_db, "n_items": self.n_items, "built_on": self.built_on}
-        io.write_with(path.with_suffix(".safetensors"),
-                      lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
-        io.write_json(path.with_suffix(".json"), meta)
+        save_language_files(path, {name: getattr(self, name) for name in _TENSORS}, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> SemanticLanguage:
         """Read a language :meth:`save` wrote; raises SemreadyError with a fix if it is missing or foreign."""
-        path = Path(path)
-        meta_path, tensor_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
-        if not meta_path.is_file() or not tensor_path.is_file():
-            raise SemreadyError(f"no semantic language at {path} (.json + .safetensors): run semready simulate")
-        meta = io.read_json(meta_path, "rebuild the language (semready simulate)")
-        if not isinstance(meta, dict) or meta.get("format") != "semready-language":
-            raise SemreadyError(f"{meta_path} is not a semready language: rebuild it (semready simulate)")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise SemreadyError(f"{meta_path} is language format {meta.get('format_version')}, this semready "
-                                f"reads {FORMAT_VERSION}: rebuild it with this version (semready simulate)")
-        from semready.teacher.checkpoint import read_tensors
-
-        t, _ = read_tensors(tensor_path, "rebuild the language (semready simulate)")
+        t, meta = load_language_files(path, "semready-language", FORMAT_VERSION, "semantic language",
+                                      "rebuild it (semready simulate)")
         if set(_TENSORS) - t.keys():
-            raise SemreadyError(f"{tensor_path} is not a semready language (tensors missing): rebuild it "
-                                "(semready simulate)")
+            raise SemreadyError(f"{Path(path).with_suffix('.safetensors')} is not a semready language (tensors "
+                                "missing): rebuild it (semready simulate)")
         return cls(*(t[name] for name in _TENSORS), tuple(meta["shape"]), float(meta["fidelity_psnr_db"]),
                    int(meta["n_items"]), str(meta["built_on"]))
 

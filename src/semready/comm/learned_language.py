@@ -26,11 +26,10 @@ from pathlib import Path
 import constriction
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from semready import io
 from semready.comm.entropy import Bitstream
 from semready.comm.kpi import psnr_db
+from semready.comm.language_files import load_language_files, save_language_files
 from semready.comm.learned import Q_MAX, STEPS, Codec, fit_codec, ladder
 from semready.comm.representation import MIN_SCALE, laplace_log2_pmf
 from semready.errors import SemreadyError
@@ -236,30 +235,18 @@ class LearnedLanguage:
 
     def save(self, path: str | Path) -> None:
         """Write ``path``.safetensors (the codec, the prior) and ``path``.json (metadata), each atomically."""
-        path = Path(path)
         tensors = {f"codec.{k}": v for k, v in self.codec.state_dict().items()}
         tensors.update(log_scales=self.log_scales, logits=self.logits)
         meta = {"format": "semready-learned-language", "format_version": FORMAT_VERSION, "shape": list(self.shape),
                 "fidelity_psnr_db": self.fidelity_psnr_db, "n_items": self.n_items, "built_on": self.built_on}
-        io.write_with(path.with_suffix(".safetensors"),
-                      lambda p: save_file({k: v.contiguous() for k, v in tensors.items()}, str(p)))
-        io.write_json(path.with_suffix(".json"), meta)
+        save_language_files(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> LearnedLanguage:
         """Read a language :meth:`save` wrote; a missing or foreign one is refused in one line."""
-        from semready.teacher.checkpoint import read_tensors
-
-        path = Path(path)
-        meta_path, tensor_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
         fix = "rebuild it (semready simulate with comm.language: learned)"
-        if not meta_path.is_file() or not tensor_path.is_file():
-            raise SemreadyError(f"no learned language at {path} (.json + .safetensors): {fix}")
-        meta = io.read_json(meta_path, fix)
-        if not isinstance(meta, dict) or meta.get("format") != "semready-learned-language" \
-                or meta.get("format_version") != FORMAT_VERSION:
-            raise SemreadyError(f"{meta_path} is not a learned language of format {FORMAT_VERSION}: {fix}")
-        t, _ = read_tensors(tensor_path, fix)
+        t, meta = load_language_files(path, "semready-learned-language", FORMAT_VERSION, "learned language", fix)
+        tensor_path = Path(path).with_suffix(".safetensors")
         state = {k.removeprefix("codec."): v for k, v in t.items() if k.startswith("codec.")}
         try:
             width, channels = state["g_a.0.weight"].shape[:2]
