@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from semready.comm.elements import SCALE_PRIOR_ITEMS
 from semready.comm.kpi import psnr_db
 from semready.comm.learned import STEPS, fit_codec, ladder
-from semready.comm.learned_language import SCALE_PRIOR_ITEMS, LearnedLanguage
+from semready.comm.learned_language import LearnedLanguage
 from semready.data import load_data
 from semready.errors import SemreadyError
 

@@ -9,7 +9,8 @@ fails), so one trained codec spans the whole rate range and a fidelity sweep tra
 
 Prior: l ~ π (the element shares of the language's items), s uniform, ŷ_c ~ QuantizedLaplace(0, b_{l,c}/Δ_s) per
 element l and latent channel c, the scales fitted on the language's own items (maximum likelihood E|y|, shrunk
-toward the pooled scale by ``SCALE_PRIOR_ITEMS`` items). One range-coded stream (constriction) carries all items.
+toward the pooled scale by ``SCALE_PRIOR_ITEMS`` items: :func:`~semready.comm.elements.shrunk_scales`, the linear
+language's rule). One range-coded stream (constriction) carries all items.
 
 Dictionary: the synthesis g_s and the prior, float16, lzma — what the apprentice must hold; it is counted in
 every total, as the linear language's is. Γ̂ = E[cross-entropy] + the dictionary (θ a point estimate: no KL term).
@@ -27,6 +28,7 @@ import constriction
 import numpy as np
 import torch
 
+from semready.comm.elements import shrunk_scales
 from semready.comm.entropy import Bitstream
 from semready.comm.kpi import psnr_db
 from semready.comm.language_files import load_language_files, save_language_files
@@ -35,7 +37,6 @@ from semready.comm.representation import MIN_SCALE, laplace_log2_pmf
 from semready.errors import SemreadyError
 
 FORMAT_VERSION = 1
-SCALE_PRIOR_ITEMS = 8  # an element's scales count as this many items of the pooled scales
 LN2 = math.log(2.0)
 
 
@@ -103,8 +104,9 @@ class LearnedLanguage:
         mag = y.abs().mean(dim=(2, 3))  # N×C: E|y|, the Laplace scale's maximum-likelihood estimate
         pooled = mag.mean(0)
         counts = torch.from_numpy(np.bincount(clusters, minlength=n_clusters)).float()
-        sums = torch.zeros(n_clusters, mag.shape[1]).index_add_(0, torch.from_numpy(np.asarray(clusters)), mag)
-        per = (sums + SCALE_PRIOR_ITEMS * pooled) / (counts[:, None] + SCALE_PRIOR_ITEMS)
+        # the linear language's shrinkage (an element with no items gets the pooled scales)
+        per = torch.stack([shrunk_scales(mag[torch.from_numpy(np.asarray(clusters) == e)], pooled)
+                           for e in range(n_clusters)])
         scales = torch.cat([per, pooled[None]]).clamp_min(1e-3)
         logits = torch.log((counts + 0.5) / (counts.sum() + 0.5 * n_clusters))
         return cls(codec, scales.log(), logits, tuple(images.shape[1:]), float(fidelity_psnr_db), len(images),
@@ -249,10 +251,11 @@ class LearnedLanguage:
         tensor_path = Path(path).with_suffix(".safetensors")
         state = {k.removeprefix("codec."): v for k, v in t.items() if k.startswith("codec.")}
         try:
+            if {"log_scales", "logits"} - t.keys():
+                raise KeyError("prior")
             width, channels = state["g_a.0.weight"].shape[:2]
             codec = Codec(channels, width, state["g_a.4.weight"].shape[0])
             codec.load_state_dict(state)
-            t["log_scales"], t["logits"]  # noqa: B018 - present, or the file is not a language
         except (KeyError, RuntimeError):
             raise SemreadyError(f"{tensor_path} is not a learned language (tensors missing or misshapen): "
                                 f"{fix}") from None
@@ -260,4 +263,4 @@ class LearnedLanguage:
                    int(meta["n_items"]), str(meta["built_on"]))
 
 
-__all__ = ["SCALE_PRIOR_ITEMS", "LearnedLanguage", "LearnedRepresentations"]
+__all__ = ["LearnedLanguage", "LearnedRepresentations"]
