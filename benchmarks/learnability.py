@@ -45,10 +45,14 @@ from semready.teacher.train import Trainer
 METHOD = "teacher score (default): t_i behind the description test"
 
 
-def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bool) -> tuple[TrainedRun, int]:
-    """A teacher on ``data``: trained for ``epochs`` (quick preset otherwise), or untrained (bank primed,
-    prototypes k-means seeded, no step). Epochs rather than minutes: a busy machine must not change the teacher."""
-    cfg = build_config("quick", overrides={"train": {"epochs": epochs, "seed": seed}})
+def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bool,
+                extra: dict | None = None) -> tuple[TrainedRun, int]:
+    """A teacher on ``data``: trained for ``epochs`` (the preset ``extra["preset"]``, quick by default, with the
+    other sections of ``extra`` as overrides), or untrained (bank primed, prototypes k-means seeded, no step).
+    Epochs rather than minutes: a busy machine must not change the teacher."""
+    overrides = {section: dict(values) for section, values in (extra or {}).items() if section != "preset"}
+    overrides.setdefault("train", {}).update({"epochs": epochs, "seed": seed})
+    cfg = build_config((extra or {}).get("preset", "quick"), overrides=overrides)
     if trained and _finished(work, cfg):  # this command's own teacher from an earlier run: same config, same seed
         return load_run(work, "cpu"), epochs
     trainer = Trainer(cfg, data, work, progress=False)
@@ -92,12 +96,13 @@ def score_with_clusters(parts: dict[str, np.ndarray], images: torch.Tensor, clus
     return teacher_learnability(parts["typicality"], 1 - u, description_knee(1 - u))
 
 
-def all_scores(data: ImageData, epochs: int, seed: int, work: Path) -> tuple[dict[str, np.ndarray], dict]:
+def all_scores(data: ImageData, epochs: int, seed: int, work: Path,
+               extra: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Learnability (higher = more learnable) of every method and control on one stream."""
     images = data.images
     u, _ = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, 128, 32, seed)
-    trained, done = teacher_for(data, epochs, seed, work / "trained", trained=True)
-    untrained, _ = teacher_for(data, epochs, seed, work / "untrained", trained=False)
+    trained, done = teacher_for(data, epochs, seed, work / "trained", trained=True, extra=extra)
+    untrained, _ = teacher_for(data, epochs, seed, work / "untrained", trained=False, extra=extra)
     t = teacher_parts(trained, images, seed)
     r = teacher_parts(untrained, images, seed)
     m = trained.cfg.model.clusters
@@ -147,11 +152,11 @@ def png_bits(images: torch.Tensor) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path) -> dict[str, Any]:
+def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path, extra: dict | None = None) -> dict[str, Any]:
     data = load_data(f"npz:{data_dir / 'cifar10_train10k.npz'}")
     cs = np.load(data_dir / "cifar10_train10k_cscores.npz")["cscore"].astype(float)
     low = cs <= np.quantile(cs, 0.10)
-    scores, info = all_scores(data, epochs, seed, work / "cscores")
+    scores, info = all_scores(data, epochs, seed, work / "cscores", extra)
     rows = {name: {"spearman": _finite(spearmanr(s, cs).statistic), "auroc_low10": _finite(roc_auc_score(low, -s))}
             for name, s in scores.items()}
     # the paper's cluster-level policy itself: whole least-confident clusters to X_m, 10 % budget
@@ -169,9 +174,10 @@ def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path) -> dict[str,
             "cluster_budget_policy_10pct": policy}
 
 
-def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: Path) -> dict[str, Any]:
+def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: Path,
+                extra: dict | None = None) -> dict[str, Any]:
     stream = build_stream(data_dir, fraction, seed)
-    scores, info = all_scores(stream.data, epochs, seed, work / f"families_{fraction}")
+    scores, info = all_scores(stream.data, epochs, seed, work / f"families_{fraction}", extra)
     rows = {}
     for name, s in scores.items():
         rows[name] = {}
@@ -183,7 +189,8 @@ def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: P
 
 
 def run_learnability_benchmark(data_dir: str | Path, epochs: int = 25, seed: int = 0,
-                               work_dir: str | Path = "benchmarks/results/learnability_runs") -> dict[str, Any]:
+                               work_dir: str | Path = "benchmarks/results/learnability_runs",
+                               extra: dict | None = None) -> dict[str, Any]:
     data_dir, work = Path(data_dir), Path(work_dir)
     for name in ("cifar10_train10k.npz", "cifar10_train10k_cscores.npz", "cifar10_test.npz",
                  "tinyimagenet10_train.npz"):
@@ -192,8 +199,9 @@ def run_learnability_benchmark(data_dir: str | Path, epochs: int = 25, seed: int
                                 "shared/data")
     t0 = time.perf_counter()
     result = {"benchmark": "learnability", "epochs_per_teacher": epochs, "seed": seed, "torch": torch.__version__,
-              "cscores": cscore_part(data_dir, epochs, seed, work),
-              "families": [family_part(data_dir, f, epochs, seed, work) for f in (0.10, 0.005)]}
+              "teacher_overrides": extra or {},
+              "cscores": cscore_part(data_dir, epochs, seed, work, extra),
+              "families": [family_part(data_dir, f, epochs, seed, work, extra) for f in (0.10, 0.005)]}
     result["wall_seconds"] = time.perf_counter() - t0
     return result
 
@@ -221,6 +229,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     import argparse
+    import json
 
     from _common import SHARED_DATA
 
@@ -228,8 +237,14 @@ if __name__ == "__main__":
     ap.add_argument("--data-dir", default=str(SHARED_DATA))
     ap.add_argument("--epochs", type=int, default=25, help="training epochs of each teacher")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--preset", default="quick", help="the teachers' preset (paper: ResNet-18, for a GPU)")
+    ap.add_argument("--extra", default="{}", help='JSON overrides of the preset for every teacher, e.g. '
+                    '\'{"train": {"channels_last": true}}\'')
+    ap.add_argument("--work-dir", default="benchmarks/results/learnability_runs",
+                    help="teachers are kept (and reused) here; one folder per teacher config")
     ap.add_argument("--out", default="benchmarks/results/learnability.json")
     args = ap.parse_args()
-    result = run_learnability_benchmark(args.data_dir, epochs=args.epochs, seed=args.seed)
+    result = run_learnability_benchmark(args.data_dir, epochs=args.epochs, seed=args.seed, work_dir=args.work_dir,
+                                        extra={**json.loads(args.extra), "preset": args.preset})
     print_table(result)
     write_result(result, args.out)
