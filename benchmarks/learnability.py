@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 from _common import write_result
-from scipy.stats import spearmanr
+from cscore_study import against_cscores, cscore_data, finished_teacher, fmt, merge
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.detection import build_stream, knn_distance, pca_residual
 from semready.config import RankConfig, build_config
-from semready.data import ImageData, load_data
+from semready.data import ImageData
 from semready.data.inject import FAMILIES
 from semready.data.pixels import pixel_vectors
 from semready.errors import SemreadyError
@@ -45,15 +45,13 @@ from semready.teacher.train import Trainer
 METHOD = "teacher score (default): t_i behind the description test"
 
 
-def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bool,
+def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bool, preset: str = "quick",
                 extra: dict | None = None) -> tuple[TrainedRun, int]:
-    """A teacher on ``data``: trained for ``epochs`` (the preset ``extra["preset"]``, quick by default, with the
-    other sections of ``extra`` as overrides), or untrained (bank primed, prototypes k-means seeded, no step).
-    Epochs rather than minutes: a busy machine must not change the teacher."""
-    overrides = {section: dict(values) for section, values in (extra or {}).items() if section != "preset"}
-    overrides.setdefault("train", {}).update({"epochs": epochs, "seed": seed})
-    cfg = build_config((extra or {}).get("preset", "quick"), overrides=overrides)
-    if trained and _finished(work, cfg):  # this command's own teacher from an earlier run: same config, same seed
+    """A teacher on ``data``: trained for ``epochs`` (``preset`` with the ``extra`` overrides otherwise), or
+    untrained (bank primed, prototypes k-means seeded, no step). Epochs rather than minutes: a busy machine must not
+    change the teacher."""
+    cfg = build_config(preset, overrides=merge(extra or {}, {"train": {"epochs": epochs, "seed": seed}}))
+    if trained and finished_teacher(work, cfg):  # this command's own earlier teacher
         return load_run(work, "cpu"), epochs
     trainer = Trainer(cfg, data, work, progress=False)
     if trained:
@@ -62,17 +60,6 @@ def teacher_for(data: ImageData, epochs: int, seed: int, work: Path, trained: bo
         trainer.prime_bank()
         trainer.seed_prototypes()
     return TrainedRun(work, cfg, trainer.teacher.eval(), trainer.device, tuple(data.images.shape[1:])), trainer.epoch
-
-
-def _finished(work: Path, cfg) -> bool:
-    """Whether ``work`` holds a finished teacher of exactly ``cfg``."""
-    import json
-
-    from semready.config import dump_config
-
-    state, config = work / "state.json", work / "config.yaml"
-    return (state.is_file() and config.is_file() and json.loads(state.read_text()).get("epoch") == cfg.train.epochs
-            and config.read_text() == dump_config(cfg))
 
 
 def teacher_parts(run: TrainedRun, images: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
@@ -96,13 +83,13 @@ def score_with_clusters(parts: dict[str, np.ndarray], images: torch.Tensor, clus
     return teacher_learnability(parts["typicality"], 1 - u, description_knee(1 - u))
 
 
-def all_scores(data: ImageData, epochs: int, seed: int, work: Path,
+def all_scores(data: ImageData, epochs: int, seed: int, work: Path, preset: str = "quick",
                extra: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Learnability (higher = more learnable) of every method and control on one stream."""
     images = data.images
     u, _ = cross_fitted_unexplained(images, np.zeros(len(images), dtype=np.int64), 1, 128, 32, seed)
-    trained, done = teacher_for(data, epochs, seed, work / "trained", trained=True, extra=extra)
-    untrained, _ = teacher_for(data, epochs, seed, work / "untrained", trained=False, extra=extra)
+    trained, done = teacher_for(data, epochs, seed, work / "trained", True, preset, extra)
+    untrained, _ = teacher_for(data, epochs, seed, work / "untrained", False, preset, extra)
     t = teacher_parts(trained, images, seed)
     r = teacher_parts(untrained, images, seed)
     m = trained.cfg.model.clusters
@@ -130,15 +117,6 @@ def all_scores(data: ImageData, epochs: int, seed: int, work: Path,
     return scores, info
 
 
-def _finite(x: float) -> float | None:
-    """A JSON-safe number: None where a constant score leaves the correlation undefined."""
-    return float(x) if np.isfinite(x) else None
-
-
-def _fmt(x: float | None, signed: bool = False) -> str:
-    return "n/a" if x is None else (f"{x:+.3f}" if signed else f"{x:.3f}")
-
-
 def png_bits(images: torch.Tensor) -> np.ndarray:
     import io as _io
 
@@ -152,13 +130,11 @@ def png_bits(images: torch.Tensor) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path, extra: dict | None = None) -> dict[str, Any]:
-    data = load_data(f"npz:{data_dir / 'cifar10_train10k.npz'}")
-    cs = np.load(data_dir / "cifar10_train10k_cscores.npz")["cscore"].astype(float)
-    low = cs <= np.quantile(cs, 0.10)
-    scores, info = all_scores(data, epochs, seed, work / "cscores", extra)
-    rows = {name: {"spearman": _finite(spearmanr(s, cs).statistic), "auroc_low10": _finite(roc_auc_score(low, -s))}
-            for name, s in scores.items()}
+def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path, preset: str = "quick",
+                extra: dict | None = None) -> dict[str, Any]:
+    data, cs, low = cscore_data(data_dir)
+    scores, info = all_scores(data, epochs, seed, work / "cscores", preset, extra)
+    rows = {name: against_cscores(s, cs, low) for name, s in scores.items()}
     # the paper's cluster-level policy itself: whole least-confident clusters to X_m, 10 % budget
     m = int(info["clusters"].max()) + 1
     conf_per_cluster = np.zeros(m)
@@ -174,10 +150,10 @@ def cscore_part(data_dir: Path, epochs: int, seed: int, work: Path, extra: dict 
             "cluster_budget_policy_10pct": policy}
 
 
-def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: Path,
+def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: Path, preset: str = "quick",
                 extra: dict | None = None) -> dict[str, Any]:
     stream = build_stream(data_dir, fraction, seed)
-    scores, info = all_scores(stream.data, epochs, seed, work / f"families_{fraction}", extra)
+    scores, info = all_scores(stream.data, epochs, seed, work / f"families_{fraction}", preset, extra)
     rows = {}
     for name, s in scores.items():
         rows[name] = {}
@@ -190,7 +166,7 @@ def family_part(data_dir: Path, fraction: float, epochs: int, seed: int, work: P
 
 def run_learnability_benchmark(data_dir: str | Path, epochs: int = 25, seed: int = 0,
                                work_dir: str | Path = "benchmarks/results/learnability_runs",
-                               extra: dict | None = None) -> dict[str, Any]:
+                               preset: str = "quick", extra: dict | None = None) -> dict[str, Any]:
     data_dir, work = Path(data_dir), Path(work_dir)
     for name in ("cifar10_train10k.npz", "cifar10_train10k_cscores.npz", "cifar10_test.npz",
                  "tinyimagenet10_train.npz"):
@@ -199,9 +175,9 @@ def run_learnability_benchmark(data_dir: str | Path, epochs: int = 25, seed: int
                                 "shared/data")
     t0 = time.perf_counter()
     result = {"benchmark": "learnability", "epochs_per_teacher": epochs, "seed": seed, "torch": torch.__version__,
-              "teacher_overrides": extra or {},
-              "cscores": cscore_part(data_dir, epochs, seed, work, extra),
-              "families": [family_part(data_dir, f, epochs, seed, work, extra) for f in (0.10, 0.005)]}
+              "teacher_preset": preset, "teacher_overrides": extra or {},
+              "cscores": cscore_part(data_dir, epochs, seed, work, preset, extra),
+              "families": [family_part(data_dir, f, epochs, seed, work, preset, extra) for f in (0.10, 0.005)]}
     result["wall_seconds"] = time.perf_counter() - t0
     return result
 
@@ -221,7 +197,7 @@ def print_table(result: dict[str, Any]) -> None:
         for fam in FAMILIES:
             table.add_column(f"{fam} {f['fraction_each']:.1%}")
     for name, row in c["methods"].items():
-        table.add_row(name, _fmt(row["spearman"], signed=True), _fmt(row["auroc_low10"]),
+        table.add_row(name, fmt(row["spearman"], signed=True), fmt(row["auroc_low10"]),
                       *(f"{f['methods'][name][fam]:.3f}" for f in fams for fam in FAMILIES))
     Console(width=220).print(table)
     print("paper's cluster-level policy, 10 % budget, on C-scores:", c["cluster_budget_policy_10pct"])
@@ -245,6 +221,6 @@ if __name__ == "__main__":
     ap.add_argument("--out", default="benchmarks/results/learnability.json")
     args = ap.parse_args()
     result = run_learnability_benchmark(args.data_dir, epochs=args.epochs, seed=args.seed, work_dir=args.work_dir,
-                                        extra={**json.loads(args.extra), "preset": args.preset})
+                                        preset=args.preset, extra=json.loads(args.extra))
     print_table(result)
     write_result(result, args.out)

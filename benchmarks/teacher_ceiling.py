@@ -15,29 +15,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 from _common import SHARED_DATA, write_result
-from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
+from cscore_study import against_cscores, cscore_data, neighbour_label_agreement
 
-from semready.data import load_data
 from semready.teacher.infer import load_run
 
 
 def ceiling(run_dir: Path, data_dir: Path) -> dict:
-    data = load_data(f"npz:{data_dir / 'cifar10_train10k.npz'}")
-    cs = np.load(data_dir / "cifar10_train10k_cscores.npz")["cscore"].astype(float)
-    low = cs <= np.quantile(cs, 0.10)
+    data, cs, low = cscore_data(data_dir)
     z = torch.from_numpy(load_run(run_dir, "cpu").assign_all(data.images).embeddings)
-    sims = z @ z.t()
-    sims.fill_diagonal_(-2.0)
-    y = data.labels
-    knn10 = sims.topk(10, dim=1).indices.numpy()
-    agree50 = (y[sims.topk(50, dim=1).indices.numpy()] == y[:, None]).mean(1)
-    return {"run": str(run_dir), "knn10_label_accuracy": float((y[knn10] == y[:, None]).mean()),
-            "label_agreement_50nn": {"spearman": float(spearmanr(agree50, cs).statistic),
-                                     "auroc_low10": float(roc_auc_score(low, -agree50))}}
+    agree50 = neighbour_label_agreement(z, data.labels, 50)
+    return {"run": str(run_dir), "knn10_label_accuracy": float(neighbour_label_agreement(z, data.labels, 10).mean()),
+            "label_agreement_50nn": against_cscores(agree50, cs, low)}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ A finished teacher of the same config in the work folder is reused, so a longer 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import write_result
-from cscore_study import against_cscores, cscore_data, merge, overrides_of, study_parser
+from cscore_study import (
+    against_cscores,
+    cscore_data,
+    finished_teacher,
+    fmt,
+    merge,
+    neighbour_label_agreement,
+    overrides_of,
+    study_parser,
+)
 
-from semready.config import build_config, dump_config
+from semready.config import build_config
 from semready.split.typicality import TypicalityModel
 from semready.teacher.infer import load_run
 from semready.teacher.train import Trainer
@@ -48,12 +56,8 @@ def _slug(name: str) -> str:
 
 
 def knn_label_accuracy(x: torch.Tensor, labels: np.ndarray, k: int = 10) -> float:
-    """Share of each item's k nearest neighbours (cosine, itself excluded) that carry its label."""
-    x = F.normalize(x, dim=1)
-    sims = x @ x.t()
-    sims.fill_diagonal_(-2.0)
-    nn = sims.topk(k, dim=1).indices.numpy()
-    return float((labels[nn] == labels[:, None]).mean())
+    """Share of the items' k nearest neighbours (cosine, itself excluded) that carry their label."""
+    return float(neighbour_label_agreement(x, labels, k).mean())
 
 
 def typicality_quality(x: torch.Tensor, cs: np.ndarray, low: np.ndarray) -> dict[str, float]:
@@ -63,9 +67,7 @@ def typicality_quality(x: torch.Tensor, cs: np.ndarray, low: np.ndarray) -> dict
 
 def train_variant(overrides: dict, data, work: Path) -> dict[str, Any]:
     cfg = build_config("quick", overrides=overrides)
-    state, config = work / "state.json", work / "config.yaml"
-    reused = (state.is_file() and config.is_file() and config.read_text() == dump_config(cfg)
-              and json.loads(state.read_text()).get("epoch") == cfg.train.epochs)
+    reused = finished_teacher(work, cfg)
     seconds = None
     if not reused:
         t0 = time.perf_counter()
@@ -102,10 +104,11 @@ def main() -> None:
         rows[name] = row
         secs = "reused" if row["reused"] else f"{row['train_seconds']:.0f}"
         ips = "—" if row["reused"] else f"{row['images_per_second']:.0f}"
+        typ_z, typ_f = row["typicality_z"], row["typicality_features"]
         print(f"| {name} | {secs} | {ips} | {row['knn10_label_accuracy_z']:.3f} | "
-              f"{row['knn10_label_accuracy_features']:.3f} | {row['typicality_z']['spearman']:+.3f} | "
-              f"{row['typicality_z']['auroc_low10']:.3f} | {row['typicality_features']['spearman']:+.3f} | "
-              f"{row['typicality_features']['auroc_low10']:.3f} |", flush=True)
+              f"{row['knn10_label_accuracy_features']:.3f} | {fmt(typ_z['spearman'], True)} | "
+              f"{fmt(typ_z['auroc_low10'])} | {fmt(typ_f['spearman'], True)} | {fmt(typ_f['auroc_low10'])} |",
+              flush=True)
         write_result({"benchmark": "teacher_recipe", "epochs": args.epochs, "seed": args.seed,
                       "torch": torch.__version__, "variants": rows}, args.out)
 
